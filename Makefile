@@ -1,0 +1,31 @@
+.PHONY: up test db db-stop db-status serve lint format bench clean-db
+
+up:          ## the main job: venv, local PostgreSQL, migrate, seed (SCALE=small), admin login
+	bin/up
+
+test:        ## the whole test suite against a throwaway PostgreSQL
+	bin/test
+
+db:          ## start the project-local PostgreSQL (no-op if running)
+	bin/bootstrap && .venv/bin/python -m lakehouse.localdb start
+
+db-stop:     ## stop it
+	.venv/bin/python -m lakehouse.localdb stop
+
+db-status:   ## is it running, where, and where its data is
+	.venv/bin/python -m lakehouse.localdb status
+
+serve:       ## the admin on http://127.0.0.1:8000/admin/
+	.venv/bin/python manage.py runserver
+
+lint:        ## ruff lint and format check
+	.venv/bin/ruff check . && .venv/bin/ruff format --check .
+
+format:      ## ruff fix and format
+	.venv/bin/ruff check --fix . && .venv/bin/ruff format .
+
+bench:       ## seeding benchmark into throwaway databases (SCALES="small medium large")
+	bin/bootstrap && .venv/bin/python -m lakehouse.localdb run --ephemeral -- .venv/bin/python bench/seed_bench.py $(SCALES)
+
+clean-db:    ## stop the local PostgreSQL and delete its data
+	.venv/bin/python -m lakehouse.localdb destroy

@@ -1,0 +1,175 @@
+"""Admin for browsing every table, kept fast when the big tables hold millions of rows.
+
+- Foreign keys use raw-id or autocomplete widgets, so no page renders a whole table in a <select>.
+- `list_select_related` fetches the columns shown from joined tables in the same query.
+- `show_full_result_count = False` spares a COUNT(*) over the unfiltered table on every page.
+- The big tables have no date hierarchy (it scans the whole table for its year/month links);
+  they filter by date with a list filter instead.
+"""
+
+import uuid
+
+from django.contrib import admin
+
+from core.models import Customer, Event, Invoice, Order, OrderItem, Product, Subscription, Tenant
+
+
+class UUIDSearchMixin:
+    """A pasted UUID is looked up by equality on the indexed UUID columns, not by a text scan."""
+
+    uuid_search_fields: tuple[str, ...] = ("id",)
+
+    def get_search_results(self, request, queryset, search_term):
+        try:
+            value = uuid.UUID(search_term.strip())
+        except ValueError:
+            return super().get_search_results(request, queryset, search_term)
+        matches = queryset.none()
+        for field in self.uuid_search_fields:
+            matches |= queryset.filter(**{field: value})
+        return matches, False
+
+
+class TenantOwnedAdmin(UUIDSearchMixin, admin.ModelAdmin):
+    show_full_result_count = False
+    list_per_page = 50
+    autocomplete_fields = ("tenant",)
+    readonly_fields = ("id", "updated_at")
+
+
+@admin.register(Tenant)
+class TenantAdmin(admin.ModelAdmin):
+    list_display = ("name", "tier", "industry", "country", "currency", "is_active", "created_at")
+    list_filter = ("tier", "is_active", "country")
+    search_fields = ("name", "slug")
+    prepopulated_fields = {"slug": ("name",)}
+    readonly_fields = ("id", "updated_at")
+    date_hierarchy = "created_at"
+    ordering = ("name",)
+
+
+@admin.register(Customer)
+class CustomerAdmin(TenantOwnedAdmin):
+    list_display = (
+        "customer_number",
+        "email",
+        "first_name",
+        "last_name",
+        "tenant",
+        "country",
+        "segment",
+        "signup_channel",
+        "created_at",
+    )
+    list_select_related = ("tenant",)
+    list_filter = ("tenant", "segment", "signup_channel", "is_active", "created_at")
+    search_fields = ("email", "last_name", "first_name")
+    ordering = ("-created_at",)
+    date_hierarchy = "created_at"
+
+
+@admin.register(Product)
+class ProductAdmin(TenantOwnedAdmin):
+    list_display = ("sku", "name", "tenant", "category", "brand", "price", "stock_quantity")
+    list_select_related = ("tenant",)
+    list_filter = ("tenant", "category", "is_active")
+    search_fields = ("sku", "name", "brand")
+    ordering = ("tenant", "sku")
+
+
+class OrderItemInline(admin.TabularInline):
+    model = OrderItem
+    fields = ("product", "sku", "quantity", "unit_price", "line_total")
+    raw_id_fields = ("product",)
+    extra = 0
+    show_change_link = True
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("product")
+
+
+@admin.register(Order)
+class OrderAdmin(TenantOwnedAdmin):
+    list_display = (
+        "order_number",
+        "tenant",
+        "customer",
+        "status",
+        "channel",
+        "total",
+        "currency",
+        "created_at",
+    )
+    list_select_related = ("tenant", "customer")
+    list_filter = ("tenant", "status", "channel", "payment_method", "created_at")
+    search_fields = ("=order_number",)
+    uuid_search_fields = ("id", "customer_id")
+    raw_id_fields = ("customer",)
+    ordering = ("-created_at",)
+    inlines = (OrderItemInline,)
+
+
+@admin.register(OrderItem)
+class OrderItemAdmin(TenantOwnedAdmin):
+    list_display = ("order", "sku", "tenant", "quantity", "unit_price", "line_total", "created_at")
+    list_select_related = ("tenant", "order")
+    list_filter = ("tenant", "created_at")
+    search_fields = ("=sku",)
+    uuid_search_fields = ("id", "order_id", "product_id")
+    raw_id_fields = ("order", "product")
+    ordering = ("-created_at",)
+
+
+@admin.register(Event)
+class EventAdmin(TenantOwnedAdmin):
+    list_display = ("event_type", "tenant", "customer", "device", "page_url", "created_at")
+    list_select_related = ("tenant", "customer")
+    list_filter = ("tenant", "event_type", "device", "created_at")
+    search_fields = ("=search_query",)
+    uuid_search_fields = ("id", "session_id", "customer_id", "order_id")
+    raw_id_fields = ("customer", "product", "order")
+    ordering = ("-created_at",)
+
+
+class InvoiceInline(admin.TabularInline):
+    model = Invoice
+    fk_name = "subscription"
+    fields = ("invoice_number", "period_start", "period_end", "amount", "status", "due_date")
+    raw_id_fields = ("customer",)
+    extra = 0
+    show_change_link = True
+    ordering = ("period_start",)
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(TenantOwnedAdmin):
+    list_display = ("customer", "tenant", "plan", "monthly_amount", "status", "started_at")
+    list_select_related = ("tenant", "customer")
+    list_filter = ("tenant", "plan", "status", "started_at")
+    search_fields = ("customer__email",)
+    uuid_search_fields = ("id", "customer_id")
+    raw_id_fields = ("customer",)
+    ordering = ("-created_at",)
+    date_hierarchy = "started_at"
+    inlines = (InvoiceInline,)
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(TenantOwnedAdmin):
+    list_display = (
+        "invoice_number",
+        "tenant",
+        "customer",
+        "amount",
+        "status",
+        "period_start",
+        "due_date",
+        "paid_at",
+    )
+    list_select_related = ("tenant", "customer")
+    list_filter = ("tenant", "status", "period_start")
+    search_fields = ("=invoice_number",)
+    uuid_search_fields = ("id", "subscription_id", "customer_id")
+    raw_id_fields = ("subscription", "customer")
+    ordering = ("-created_at",)
+    date_hierarchy = "period_start"

@@ -1,0 +1,19 @@
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+
+from core.demo_admin import ensure_demo_admin
+
+
+class Command(BaseCommand):
+    help = (
+        "Create the admin user `admin` with a generated password (kept in .localdb/admin-password) "
+        "if it does not exist, and print how to log in."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--username", default="admin", help="default: admin")
+
+    def handle(self, *args, username: str, **options):
+        login = ensure_demo_admin(username=username, user_model=get_user_model())
+        state = "created" if login.created else "exists"
+        self.stdout.write(f"Admin user ({state}): {login.username} / {login.password}")
