@@ -1,5 +1,6 @@
 """Settings come from the environment (or a `.env` file); see `.env.example` for every variable."""
 
+import os
 from pathlib import Path
 
 import environ
@@ -11,7 +12,8 @@ from lakehouse import localdb
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# DJANGO_ENV_FILE points elsewhere (or at no file) when the project's .env must not apply.
+environ.Env.read_env(os.environ.get("DJANGO_ENV_FILE", BASE_DIR / ".env"), overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
 

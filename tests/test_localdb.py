@@ -96,7 +96,9 @@ def test_manage_py_says_in_one_line_how_to_start_a_stopped_server(server):
     server.start()
     server.stop()
     environment = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    environment.update(LOCALDB_DIR=str(server.state_dir), SECRET_KEY="k" * 50)
+    environment.update(
+        LOCALDB_DIR=str(server.state_dir), SECRET_KEY="k" * 50, DJANGO_ENV_FILE="/nonexistent"
+    )
     result = subprocess.run(
         [sys.executable, "manage.py", "migrate"],
         cwd=ROOT,
