@@ -69,4 +69,4 @@ backward.append("DROP FUNCTION core_touch_updated_at()")
 class Migration(migrations.Migration):
     dependencies = [("core", "0001_initial")]
 
-    operations = [migrations.RunSQL(sql=forward, reverse_sql=list(reversed(backward)))]
+    operations = [migrations.RunSQL(sql=forward, reverse_sql=backward)]

@@ -1,0 +1,61 @@
+from django.core.management.base import CommandError
+
+from core.generation.profiles import scale_factor
+from core.management.seeding_command import SeedCommand
+from core.seeding import CUSTOMERS_PER_BATCH, plan_all, seed_all
+
+
+class Command(SeedCommand):
+    help = (
+        "Seed a whole world in one transaction: 8-10 tenants (2 enterprise, 3 mid-market, 3-5 "
+        "small business) with products, customers, orders, events, subscriptions and invoices. "
+        "A failed or interrupted run leaves the database as it was."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--scale",
+            default="small",
+            help="small, medium, large, or a positive multiple of large such as 5 (default small)",
+        )
+        parser.add_argument(
+            "--clean",
+            action="store_true",
+            help="first DELETE all existing data, children first, in the same transaction. "
+            "DELETE rather than TRUNCATE: DMS does not capture TRUNCATE.",
+        )
+        parser.add_argument(
+            "--plan",
+            "--dry-run",
+            action="store_true",
+            dest="plan",
+            help="print the exact row counts per table this scale and seed give; write nothing",
+        )
+        parser.add_argument(
+            "--batch-size",
+            type=int,
+            default=CUSTOMERS_PER_BATCH,
+            help=f"customers generated per batch (default {CUSTOMERS_PER_BATCH}); "
+            "changes memory use, never the data",
+        )
+
+    def run(
+        self, *, seed, now, on_rows, scale: str, clean: bool, plan: bool, batch_size: int, **options
+    ):
+        try:
+            scale_factor(scale)
+        except ValueError as error:
+            raise CommandError(f"--scale: {error}") from None
+        if batch_size < 1:
+            raise CommandError("--batch-size must be at least 1")
+        if plan:
+            self.stdout.write(f"Plan for --scale {scale} --seed {seed} (nothing written):")
+            return plan_all(scale=scale, seed=seed, now=now)
+        return seed_all(
+            scale=scale,
+            seed=seed,
+            now=now,
+            clean=clean,
+            on_rows=on_rows,
+            customers_per_batch=batch_size,
+        )

@@ -1,0 +1,21 @@
+from django.core.management.base import CommandError
+
+from core.management.seeding_command import SeedCommand
+from core.seeding import seed_events
+
+
+class Command(SeedCommand):
+    help = (
+        "Add clickstream sessions to every customer: a purchase session for each order that has "
+        "no purchase event yet, and browsing sessions (bounces, browsing, abandoned carts and "
+        "checkouts) up to the event budget. Without --per-customer: enterprise 80, mid-market 65, "
+        "small business 40."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--per-customer", type=float, help="mean events per customer")
+
+    def run(self, *, seed, now, on_rows, per_customer: float | None, **options):
+        if per_customer is not None and not per_customer > 0:
+            raise CommandError("--per-customer must be a positive number")
+        return seed_events(per_customer=per_customer, seed=seed, now=now, on_rows=on_rows)

@@ -1,0 +1,91 @@
+"""What every seed_* command shares: --seed, --now, progress bars, the summary, clear errors."""
+
+import secrets
+import sys
+from datetime import UTC, datetime
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from core.seeding import MissingPrerequisite, SeedResult
+
+
+def parse_now(value: str | None) -> datetime:
+    if value is None:
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise CommandError(
+            f"--now {value!r} is not an ISO date-time: use e.g. 2026-01-31 or 2026-01-31T12:00:00Z"
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def non_negative_int(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise ValueError
+    return number
+
+
+class SeedCommand(BaseCommand):
+    """Subclasses add their options and implement `run(seed=, now=, on_rows=, **options)`."""
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        parser.add_argument(
+            "--seed",
+            type=int,
+            help="random seed; the same seed and --now give the same data "
+            "(default: a random one, printed)",
+        )
+        parser.add_argument(
+            "--now",
+            help="end of the 180 days of history, ISO 8601, UTC if no zone (default: now)",
+        )
+        return parser
+
+    def run(self, *, seed: int, now: datetime, on_rows, **options) -> SeedResult:
+        raise NotImplementedError
+
+    def handle(self, *args, seed: int | None, now: str | None, verbosity: int, **options):
+        moment = parse_now(now)
+        seed = secrets.randbelow(2**31) if seed is None else seed
+        bars: dict[str, tqdm] = {}
+        show_bars = verbosity >= 1 and sys.stderr.isatty()
+
+        def on_rows(table: str, count: int) -> None:
+            if table not in bars:
+                bars[table] = tqdm(
+                    desc=f"{table:<18}", unit=" rows", position=len(bars), leave=False
+                )
+            bars[table].update(count)
+
+        try:
+            result = self.run(
+                seed=seed, now=moment, on_rows=on_rows if show_bars else None, **options
+            )
+        except MissingPrerequisite as error:
+            raise CommandError(str(error)) from None
+        except ValueError as error:
+            raise CommandError(str(error)) from None
+        finally:
+            for bar in bars.values():
+                bar.close()
+        self.report(result, verbosity)
+
+    def report(self, result: SeedResult, verbosity: int) -> None:
+        if verbosity < 1:
+            return
+        for table, count in result.deleted.items():
+            if count:
+                self.stdout.write(f"deleted {count:>10,} rows from {table}")
+        for table, count in result.counts.items():
+            if count or verbosity >= 2:
+                self.stdout.write(f"{table:<18} {count:>10,} rows")
+        rate = result.rows / result.seconds if result.seconds else 0.0
+        self.stdout.write(
+            f"{result.rows:,} rows in {result.seconds:.1f}s ({rate:,.0f} rows/s); "
+            f"seed {result.seed} (repeat with --seed {result.seed})"
+        )

@@ -1,0 +1,551 @@
+"""Seeding: run the generators over a plan (or over what the database holds) into a sink.
+
+Every public function runs in one transaction: a run that fails or is interrupted leaves the
+database as it was.
+"""
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from datetime import datetime
+from uuid import UUID
+
+from django.db import connection, transaction
+
+from core.generation.billing import (
+    SubscriptionRef,
+    invoices_for_subscription,
+    subscription_for_customer,
+)
+from core.generation.catalog import (
+    Catalog,
+    Product,
+    TenantRef,
+    catalog_of,
+    product_rows,
+    tenant_rows,
+)
+from core.generation.clock import Timeline, expected_share_after_signup
+from core.generation.customers import CustomerRef, customer_ref, customer_rows
+from core.generation.events import events_for_customer
+from core.generation.orders import Purchase, orders_for_customer
+from core.generation.pools import pools_for
+from core.generation.profiles import TIERS, scale_factor, tier_mix
+from core.generation.randomness import derive_rng
+from core.generation.rows import TABLE_ROWS, TenantRow
+from core.loading import CopyWriter, RowSink, delete_all, foreign_keys_checked_once
+
+CUSTOMERS_PER_BATCH = 500
+OnRows = Callable[[str, int], None]
+
+
+class MissingPrerequisite(Exception):
+    """The database lacks rows a seeding step builds on; the message says which command to run."""
+
+
+@dataclass
+class SeedResult:
+    seed: int
+    counts: dict[str, int]
+    seconds: float
+    deleted: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rows(self) -> int:
+        return sum(self.counts.values())
+
+
+@contextmanager
+def writing(
+    *, on_rows: OnRows | None, clean: bool = False, bulk: bool = False
+) -> Iterator[tuple[CopyWriter, dict]]:
+    """A transaction with a COPY writer; with `clean`, existing data is deleted first.
+
+    `bulk` (for loads that dwarf what is stored, and read nothing while writing) COPYs on a
+    background thread, checks foreign keys once at the end instead of row by row, and refreshes
+    the planner's statistics afterwards.
+    """
+    deleted: dict[str, int] = {}
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Deferred foreign-key checks would queue one entry per row until commit.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        if clean:
+            deleted.update(delete_all(cursor))
+        with foreign_keys_checked_once(cursor) if bulk else nullcontext():
+            writer = CopyWriter(connection.connection, on_rows, background=bulk)
+            try:
+                yield writer, deleted
+            except BaseException:
+                writer.close(abandon=True)
+                raise
+            writer.close()
+        if bulk:
+            cursor.execute(f"ANALYZE {', '.join(TABLE_ROWS)}")
+
+
+def tenant_ref(row: TenantRow) -> TenantRef:
+    return TenantRef(
+        id=row.id, tier=row.tier, industry=row.industry, opened_at=row.created_at.timestamp()
+    )
+
+
+# --- seed_all ------------------------------------------------------------------------------
+
+
+def seed_everything(
+    *,
+    sink: RowSink,
+    scale: str,
+    seed: int,
+    now: datetime,
+    customers_per_batch: int = CUSTOMERS_PER_BATCH,
+) -> None:
+    """Generate a whole world into `sink`: tenants, then per tenant its catalogue and, batch by
+    batch, customers with their orders, events, subscriptions and invoices."""
+    factor = scale_factor(scale)
+    clock = Timeline(now)
+    pools = pools_for(seed)
+    world = derive_rng(seed, "world")
+    tiers = tier_mix(8 + world.randint(0, 2))
+    tenants = tenant_rows(seed=seed, tiers=tiers, clock=clock, pools=pools)
+    sink.write("core_tenant", tenants)
+    for index, tenant_row in enumerate(tenants):
+        tenant = tenant_ref(tenant_row)
+        profile = TIERS[tenant.tier]
+        sizes = derive_rng(seed, "tenant-size", index)
+        products = product_rows(
+            seed=seed,
+            tenant=tenant,
+            numbers=range(1, sizes.randint(*profile.products) + 1),
+            pools=pools,
+        )
+        sink.write("core_product", products)
+        catalog = catalog_of(products)
+        customer_count = max(1, round(sizes.randint(*profile.customers) * factor))
+        expected_share = expected_share_after_signup(clock, tenant.customers_from)
+        for first in range(1, customer_count + 1, customers_per_batch):
+            numbers = range(first, min(first + customers_per_batch, customer_count + 1))
+            customers = customer_rows(
+                seed=seed, tenant=tenant, numbers=numbers, clock=clock, pools=pools
+            )
+            batch: dict[str, list] = {table: [] for table in TABLE_ROWS if table != "core_tenant"}
+            batch["core_customer"] = customers
+            for row in customers:
+                customer = customer_ref(row)
+                orders, items, purchases = orders_for_customer(
+                    seed=seed,
+                    customer=customer,
+                    catalog=catalog,
+                    mean_orders=profile.orders_per_customer,
+                    expected_share=expected_share,
+                    clock=clock,
+                )
+                batch["core_order"] += orders
+                batch["core_orderitem"] += items
+                batch["core_event"] += events_for_customer(
+                    seed=seed,
+                    customer=customer,
+                    purchases=purchases,
+                    catalog=catalog,
+                    mean_events=profile.events_per_customer,
+                    expected_share=expected_share,
+                    clock=clock,
+                )
+                if subscribes(seed, customer, profile.subscription_rate):
+                    subscription, ref = subscription_for_customer(
+                        seed=seed, customer=customer, tier=tenant.tier, clock=clock
+                    )
+                    batch["core_subscription"].append(subscription)
+                    batch["core_invoice"] += invoices_for_subscription(
+                        seed=seed, subscription=ref, now=clock.now
+                    )
+            for table, rows in batch.items():
+                if table != "core_product":
+                    sink.write(table, rows)
+
+
+def subscribes(seed: int, customer: CustomerRef, rate: float) -> bool:
+    return derive_rng(seed, "subscribes", customer.tenant_id, customer.number).random() < rate
+
+
+def seed_all(
+    *,
+    scale: str,
+    seed: int,
+    now: datetime,
+    clean: bool = False,
+    on_rows: OnRows | None = None,
+    customers_per_batch: int = CUSTOMERS_PER_BATCH,
+) -> SeedResult:
+    started = time.monotonic()
+    with writing(on_rows=on_rows, clean=clean, bulk=True) as (writer, deleted):
+        seed_everything(
+            sink=writer, scale=scale, seed=seed, now=now, customers_per_batch=customers_per_batch
+        )
+    return SeedResult(seed, writer.counts, time.monotonic() - started, deleted)
+
+
+def plan_all(*, scale: str, seed: int, now: datetime) -> SeedResult:
+    """The exact row counts `seed_all` would write, generated but not written."""
+    started = time.monotonic()
+    sink = RowSink()
+    seed_everything(sink=sink, scale=scale, seed=seed, now=now)
+    return SeedResult(seed, sink.counts, time.monotonic() - started)
+
+
+# --- per-entity commands, working against what the database holds ---------------------------
+
+
+def stored_tenants() -> list[TenantRef]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, tier, industry, created_at FROM core_tenant ORDER BY created_at, id"
+        )
+        return [
+            TenantRef(id, tier, industry, created.timestamp())
+            for id, tier, industry, created in cursor
+        ]
+
+
+def require_tenants() -> list[TenantRef]:
+    tenants = stored_tenants()
+    if not tenants:
+        raise MissingPrerequisite("there are no tenants yet: run `manage.py seed_tenants` first")
+    return tenants
+
+
+def stored_catalog(tenant_id: UUID) -> Catalog:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, sku, category, price FROM core_product "
+            "WHERE tenant_id = %s AND is_active ORDER BY sku",
+            [tenant_id],
+        )
+        return Catalog(
+            [Product(id, sku, category, int(price * 100)) for id, sku, category, price in cursor]
+        )
+
+
+def stored_customers(
+    tenant_id: UUID, batch: int = CUSTOMERS_PER_BATCH
+) -> Iterator[list[CustomerRef]]:
+    """The tenant's customers in customer-number order, a batch at a time."""
+    last = 0
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT id, customer_number, created_at, city, country FROM core_customer "
+                "WHERE tenant_id = %s AND customer_number > %s ORDER BY customer_number LIMIT %s",
+                [tenant_id, last, batch],
+            )
+            rows = cursor.fetchall()
+        if not rows:
+            return
+        yield [
+            CustomerRef(id, tenant_id, number, created.timestamp(), city, country)
+            for id, number, created, city, country in rows
+        ]
+        last = rows[-1][1]
+
+
+def scalar(sql: str, params: list) -> object:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()[0]
+
+
+def per_customer_numbers(sql: str, customer_ids: list[UUID]) -> dict[UUID, int]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [customer_ids])
+        return dict(cursor.fetchall())
+
+
+def seed_tenants(
+    *, count: int, seed: int, now: datetime, on_rows: OnRows | None = None
+) -> SeedResult:
+    started = time.monotonic()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name FROM core_tenant")
+        taken = [name for (name,) in cursor]
+    with writing(on_rows=on_rows) as (writer, _):
+        writer.write(
+            "core_tenant",
+            tenant_rows(
+                seed=seed,
+                tiers=tier_mix(count),
+                clock=Timeline(now),
+                pools=pools_for(seed),
+                taken_names=taken,
+                first_index=len(taken),
+            ),
+        )
+    return SeedResult(seed, writer.counts, time.monotonic() - started)
+
+
+def seed_products(
+    *, per_tenant: int | None, seed: int, now: datetime, on_rows: OnRows | None = None
+) -> SeedResult:
+    started = time.monotonic()
+    tenants = require_tenants()
+    pools = pools_for(seed)
+    with writing(on_rows=on_rows) as (writer, _):
+        for index, tenant in enumerate(tenants):
+            last = scalar(
+                "SELECT coalesce(max(substring(sku from '(\\d+)$')::int), 0) FROM core_product "
+                "WHERE tenant_id = %s",
+                [tenant.id],
+            )
+            count = per_tenant or derive_rng(seed, "tenant-size", index).randint(
+                *TIERS[tenant.tier].products
+            )
+            writer.write(
+                "core_product",
+                product_rows(
+                    seed=seed, tenant=tenant, numbers=range(last + 1, last + count + 1), pools=pools
+                ),
+            )
+    return SeedResult(seed, writer.counts, time.monotonic() - started)
+
+
+def seed_customers(
+    *, per_tenant: int | None, seed: int, now: datetime, on_rows: OnRows | None = None
+) -> SeedResult:
+    started = time.monotonic()
+    tenants = require_tenants()
+    clock, pools = Timeline(now), pools_for(seed)
+    with writing(on_rows=on_rows) as (writer, _):
+        for index, tenant in enumerate(tenants):
+            last = scalar(
+                "SELECT coalesce(max(customer_number), 0) FROM core_customer WHERE tenant_id = %s",
+                [tenant.id],
+            )
+            count = per_tenant or derive_rng(seed, "tenant-size", index).randint(
+                *TIERS[tenant.tier].customers
+            )
+            for first in range(last + 1, last + count + 1, CUSTOMERS_PER_BATCH):
+                numbers = range(first, min(first + CUSTOMERS_PER_BATCH, last + count + 1))
+                writer.write(
+                    "core_customer",
+                    customer_rows(
+                        seed=seed, tenant=tenant, numbers=numbers, clock=clock, pools=pools
+                    ),
+                )
+    return SeedResult(seed, writer.counts, time.monotonic() - started)
+
+
+def customers_and_catalogs(tenants: list[TenantRef]) -> None:
+    """Orders and events need both customers and products."""
+    if not scalar("SELECT count(*) FROM core_customer", []):
+        raise MissingPrerequisite(
+            "there are no customers yet: run `manage.py seed_customers` first"
+        )
+    if not scalar("SELECT count(*) FROM core_product", []):
+        raise MissingPrerequisite("there are no products yet: run `manage.py seed_products` first")
+
+
+def seed_orders(
+    *, per_customer: float | None, seed: int, now: datetime, on_rows: OnRows | None = None
+) -> SeedResult:
+    started = time.monotonic()
+    tenants = require_tenants()
+    customers_and_catalogs(tenants)
+    clock = Timeline(now)
+    with writing(on_rows=on_rows) as (writer, _):
+        for tenant in tenants:
+            catalog = stored_catalog(tenant.id)
+            expected_share = expected_share_after_signup(clock, tenant.customers_from)
+            mean = (
+                per_customer if per_customer is not None else TIERS[tenant.tier].orders_per_customer
+            )
+            for customers in stored_customers(tenant.id):
+                placed = per_customer_numbers(
+                    "SELECT customer_id, max(substring(order_number from '-(\\d+)$')::int) "
+                    "FROM core_order WHERE customer_id = ANY(%s::uuid[]) GROUP BY customer_id",
+                    [customer.id for customer in customers],
+                )
+                orders, items = [], []
+                for customer in customers:
+                    new_orders, new_items, _ = orders_for_customer(
+                        seed=seed,
+                        customer=customer,
+                        catalog=catalog,
+                        mean_orders=mean,
+                        expected_share=expected_share,
+                        clock=clock,
+                        first_sequence=placed.get(customer.id, 0) + 1,
+                    )
+                    orders += new_orders
+                    items += new_items
+                writer.write("core_order", orders)
+                writer.write("core_orderitem", items)
+    return SeedResult(seed, writer.counts, time.monotonic() - started)
+
+
+def unrecorded_purchases(customer_ids: list[UUID]) -> dict[UUID, list[Purchase]]:
+    """Orders of these customers that have no purchase event yet, with what was in them."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT o.customer_id, o.id, o.order_number, o.created_at, o.total, "
+            "       array_agg(i.product_id ORDER BY i.id), array_agg(i.sku ORDER BY i.id) "
+            "FROM core_order o JOIN core_orderitem i ON i.order_id = o.id "
+            "WHERE o.customer_id = ANY(%s::uuid[]) AND NOT EXISTS "
+            "  (SELECT 1 FROM core_event e WHERE e.order_id = o.id AND e.event_type = 'purchase') "
+            "GROUP BY o.id ORDER BY o.created_at, o.id",
+            [customer_ids],
+        )
+        purchases: dict[UUID, list[Purchase]] = {}
+        for customer_id, order_id, number, created, total, product_ids, skus in cursor:
+            purchases.setdefault(customer_id, []).append(
+                Purchase(
+                    order_id,
+                    number,
+                    created.timestamp(),
+                    tuple(product_ids),
+                    tuple(skus),
+                    str(total),
+                )
+            )
+        return purchases
+
+
+def seed_events(
+    *, per_customer: float | None, seed: int, now: datetime, on_rows: OnRows | None = None
+) -> SeedResult:
+    started = time.monotonic()
+    tenants = require_tenants()
+    customers_and_catalogs(tenants)
+    clock = Timeline(now)
+    with writing(on_rows=on_rows) as (writer, _):
+        for tenant in tenants:
+            catalog = stored_catalog(tenant.id)
+            expected_share = expected_share_after_signup(clock, tenant.customers_from)
+            mean = (
+                per_customer if per_customer is not None else TIERS[tenant.tier].events_per_customer
+            )
+            for customers in stored_customers(tenant.id):
+                ids = [customer.id for customer in customers]
+                purchases = unrecorded_purchases(ids)
+                sessions = per_customer_numbers(
+                    "SELECT customer_id, count(DISTINCT session_id) FROM core_event "
+                    "WHERE customer_id = ANY(%s::uuid[]) GROUP BY customer_id",
+                    ids,
+                )
+                events = []
+                for customer in customers:
+                    events += events_for_customer(
+                        seed=seed,
+                        customer=customer,
+                        purchases=purchases.get(customer.id, []),
+                        catalog=catalog,
+                        mean_events=mean,
+                        expected_share=expected_share,
+                        clock=clock,
+                        generation=sessions.get(customer.id, 0),
+                    )
+                writer.write("core_event", events)
+    return SeedResult(seed, writer.counts, time.monotonic() - started)
+
+
+def seed_subscriptions(
+    *, rate: float | None, seed: int, now: datetime, on_rows: OnRows | None = None
+) -> SeedResult:
+    """Subscribe `rate` of the customers who have no subscription yet."""
+    started = time.monotonic()
+    tenants = require_tenants()
+    if not scalar("SELECT count(*) FROM core_customer", []):
+        raise MissingPrerequisite(
+            "there are no customers yet: run `manage.py seed_customers` first"
+        )
+    clock = Timeline(now)
+    with writing(on_rows=on_rows) as (writer, _):
+        for tenant in tenants:
+            share = rate if rate is not None else TIERS[tenant.tier].subscription_rate
+            for customers in stored_customers(tenant.id):
+                subscribed = per_customer_numbers(
+                    "SELECT customer_id, count(*) FROM core_subscription "
+                    "WHERE customer_id = ANY(%s::uuid[]) GROUP BY customer_id",
+                    [customer.id for customer in customers],
+                )
+                writer.write(
+                    "core_subscription",
+                    [
+                        subscription_for_customer(
+                            seed=seed, customer=customer, tier=tenant.tier, clock=clock
+                        )[0]
+                        for customer in customers
+                        if customer.id not in subscribed and subscribes(seed, customer, share)
+                    ],
+                )
+    return SeedResult(seed, writer.counts, time.monotonic() - started)
+
+
+def stored_subscriptions(
+    after: UUID | None, batch: int = 2000
+) -> list[tuple[SubscriptionRef, set]]:
+    """Subscriptions (in id order, after `after`) with the period starts already invoiced."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT s.id, s.tenant_id, s.customer_id, c.customer_number, s.monthly_amount, "
+            "       s.status, s.started_at, s.trial_ends_at, s.ended_at, "
+            "       (SELECT count(*) FROM core_subscription o WHERE o.customer_id = s.customer_id "
+            "        AND (o.created_at, o.id) <= (s.created_at, s.id)), "
+            "       (SELECT coalesce(array_agg(i.period_start), '{}') FROM core_invoice i "
+            "        WHERE i.subscription_id = s.id) "
+            "FROM core_subscription s JOIN core_customer c ON c.id = s.customer_id "
+            "WHERE %s::uuid IS NULL OR s.id > %s ORDER BY s.id LIMIT %s",
+            [after, after, batch],
+        )
+        found = []
+        for (
+            id,
+            tenant_id,
+            customer_id,
+            number,
+            amount,
+            status,
+            started,
+            trial_ends,
+            ended,
+            ordinal,
+            invoiced,
+        ) in cursor:
+            never_billed = status == "trial" or (
+                trial_ends is not None and ended is not None and ended <= trial_ends
+            )
+            ref = SubscriptionRef(
+                id=id,
+                tenant_id=tenant_id,
+                customer_id=customer_id,
+                customer_number=number,
+                ordinal=ordinal,
+                monthly_amount=amount,
+                billing_starts=None if never_billed else (trial_ends or started),
+                ended_at=ended,
+                cancelled=status == "cancelled",
+            )
+            found.append((ref, set(invoiced)))
+        return found
+
+
+def seed_invoices(*, seed: int, now: datetime, on_rows: OnRows | None = None) -> SeedResult:
+    """Raise every billing month's invoice that is missing, for every subscription."""
+    started = time.monotonic()
+    if not scalar("SELECT count(*) FROM core_subscription", []):
+        raise MissingPrerequisite(
+            "there are no subscriptions yet: run `manage.py seed_subscriptions` first"
+        )
+    clock = Timeline(now)
+    with writing(on_rows=on_rows) as (writer, _):
+        after = None
+        while batch := stored_subscriptions(after):
+            invoices = []
+            for ref, invoiced in batch:
+                invoices += [
+                    row
+                    for row in invoices_for_subscription(seed=seed, subscription=ref, now=clock.now)
+                    if row.period_start not in invoiced
+                ]
+            writer.write("core_invoice", invoices)
+            after = batch[-1][0].id
+    return SeedResult(seed, writer.counts, time.monotonic() - started)
