@@ -36,7 +36,7 @@ from core.generation.randomness import derive_rng
 from core.generation.rows import TABLE_ROWS, TenantRow
 from core.loading import CopyWriter, RowSink, delete_all, foreign_keys_checked_once
 
-CUSTOMERS_PER_BATCH = 500
+CUSTOMERS_PER_BATCH = 100
 OnRows = Callable[[str, int], None]
 
 
@@ -50,6 +50,7 @@ class SeedResult:
     counts: dict[str, int]
     seconds: float
     deleted: dict[str, int] = field(default_factory=dict)
+    copy_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def rows(self) -> int:
@@ -183,7 +184,7 @@ def seed_all(
         seed_everything(
             sink=writer, scale=scale, seed=seed, now=now, customers_per_batch=customers_per_batch
         )
-    return SeedResult(seed, writer.counts, time.monotonic() - started, deleted)
+    return SeedResult(seed, writer.counts, time.monotonic() - started, deleted, writer.copy_seconds)
 
 
 def plan_all(*, scale: str, seed: int, now: datetime) -> SeedResult:

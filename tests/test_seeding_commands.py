@@ -2,6 +2,7 @@
 
 import io
 import re
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -199,3 +200,13 @@ def test_readme_sample_queries_give_sensible_answers():
     }
     assert larger <= {name for name, _ in mrr}  # small shops at small scale may have none active
     assert all(amount > 0 for _, amount in mrr)
+
+
+def test_the_readme_sample_queries_run_verbatim():
+    run("seed_all", "--scale", "small", "--seed", "22", "--now", WHEN)
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = readme.split("```sql\n", 1)[1].split("```", 1)[0]
+    statements = [sql for sql in block.split(";") if sql.strip()]
+    assert len(statements) == 4
+    for sql in statements:
+        assert rows(sql), sql

@@ -1,0 +1,160 @@
+"""Seeding benchmark: each scale into a fresh database, plus plain Django bulk_create for scale.
+
+    make bench                      # small medium large, on a throwaway server
+    make bench SCALES="large 5"     # any scales
+
+Prints rows, seconds and rows/s per table and in total, and the seeding process's peak memory.
+Per-table seconds are the time spent formatting and COPYing that table's rows; generation runs
+beside them, so the total is the wall-clock time of the whole run, not their sum.
+"""
+
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+NOW = "2026-11-01T00:00:00+00:00"
+# The benchmark's processes only talk to a throwaway database; they sign nothing.
+os.environ.setdefault("SECRET_KEY", "benchmark-only-" + "x" * 40)
+SEED = 2026
+
+
+def database_url(base: str, name: str) -> str:
+    parts = urlsplit(base)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def admin_execute(base: str, sql: str) -> None:
+    import psycopg2
+
+    connection = psycopg2.connect(database_url(base, "postgres"))
+    connection.autocommit = True
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+    connection.close()
+
+
+def setup_django(url: str) -> None:
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lakehouse.settings")
+    import django
+
+    django.setup()
+
+
+def child_seed(scale: str) -> dict:
+    """Runs in a fresh process: seed_all into the database DATABASE_URL names."""
+    setup_django(os.environ["DATABASE_URL"])
+    from core.seeding import seed_all
+
+    result = seed_all(scale=scale, seed=SEED, now=datetime.fromisoformat(NOW))
+    return {
+        "counts": result.counts,
+        "copy_seconds": result.copy_seconds,
+        "seconds": result.seconds,
+        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def child_bulk_create(scale: str) -> dict:
+    """The same customers, written the plain Django way: model instances and bulk_create."""
+    setup_django(os.environ["DATABASE_URL"])
+    from core.generation.catalog import tenant_rows
+    from core.generation.clock import Timeline
+    from core.generation.customers import customer_rows
+    from core.generation.pools import pools_for
+    from core.generation.profiles import TIERS, scale_factor, tier_mix
+    from core.generation.randomness import derive_rng
+    from core.models import Customer, Tenant
+    from core.seeding import tenant_ref
+
+    clock, pools = Timeline(datetime.fromisoformat(NOW)), pools_for(SEED)
+    tiers = tier_mix(8 + derive_rng(SEED, "world").randint(0, 2))
+    tenants = tenant_rows(seed=SEED, tiers=tiers, clock=clock, pools=pools)
+    Tenant.objects.bulk_create(Tenant(**row._asdict()) for row in tenants)
+    started, written = time.monotonic(), 0
+    for index, row in enumerate(tenants):
+        sizes = derive_rng(SEED, "tenant-size", index)
+        sizes.randint(*TIERS[row.tier].products)
+        count = max(1, round(sizes.randint(*TIERS[row.tier].customers) * scale_factor(scale)))
+        customers = customer_rows(
+            seed=SEED, tenant=tenant_ref(row), numbers=range(1, count + 1), clock=clock, pools=pools
+        )
+        Customer.objects.bulk_create(
+            (Customer(**customer._asdict()) for customer in customers), batch_size=1000
+        )
+        written += count
+    return {"rows": written, "seconds": time.monotonic() - started}
+
+
+def run_child(kind: str, scale: str, url: str) -> dict:
+    output = subprocess.run(
+        [sys.executable, __file__, f"--{kind}", scale],
+        env={**os.environ, "DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def fresh_database(base: str, name: str, template: str) -> str:
+    admin_execute(base, f'DROP DATABASE IF EXISTS "{name}"')
+    admin_execute(base, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    return database_url(base, name)
+
+
+def main(scales: list[str]) -> None:
+    base = os.environ.get("DATABASE_URL")
+    if not base:
+        sys.exit("error: run through `make bench` (it sets DATABASE_URL to a throwaway server)")
+    template = "bench_template"
+    admin_execute(base, f'DROP DATABASE IF EXISTS "{template}"')
+    admin_execute(base, f'CREATE DATABASE "{template}"')
+    subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "migrate", "-v", "0"],
+        env={**os.environ, "DATABASE_URL": database_url(base, template)},
+        check=True,
+    )
+    print(
+        f"machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
+        f"Python {platform.python_version()}; seed {SEED}, now {NOW}"
+    )
+    for scale in scales:
+        url = fresh_database(base, f"bench_{scale}".replace(".", "_"), template)
+        result = run_child("seed", scale, url)
+        print(f"\n--scale {scale}: seed_all into an empty database")
+        print(f"  {'table':<18} {'rows':>11} {'copy s':>8} {'rows/s':>10}")
+        for table, count in result["counts"].items():
+            seconds = result["copy_seconds"][table]
+            rate = count / seconds if seconds else 0
+            print(f"  {table:<18} {count:>11,} {seconds:>8.2f} {rate:>10,.0f}")
+        total = sum(result["counts"].values())
+        print(
+            f"  {'total':<18} {total:>11,} {result['seconds']:>8.2f} "
+            f"{total / result['seconds']:>10,.0f}   peak memory {result['peak_mb']:.0f} MB"
+        )
+        url = fresh_database(base, f"bench_{scale}_orm".replace(".", "_"), template)
+        orm = run_child("bulk-create", scale, url)
+        print(
+            f"  for comparison, Django bulk_create of the same {orm['rows']:,} customers: "
+            f"{orm['seconds']:.2f}s, {orm['rows'] / orm['seconds']:,.0f} rows/s"
+        )
+    admin_execute(base, f'DROP DATABASE IF EXISTS "{template}"')
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--seed"]:
+        print(json.dumps(child_seed(sys.argv[2])))
+    elif sys.argv[1:2] == ["--bulk-create"]:
+        print(json.dumps(child_bulk_create(sys.argv[2])))
+    else:
+        main(sys.argv[1:] or ["small", "medium", "large"])
