@@ -16,6 +16,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -353,6 +354,27 @@ def ephemeral_server() -> Iterator[str]:
         server.destroy()
 
 
+def run_command(cmd: list[str], url: str) -> int:
+    """Run `cmd` with DATABASE_URL set; a SIGTERM or SIGHUP to us is passed on to it, and we
+    return once it has ended, so that a throwaway server is still removed (no server is left
+    behind when CI or `timeout` stops a test run)."""
+    child = subprocess.Popen(cmd, env={**os.environ, "DATABASE_URL": url})
+
+    def forward(signum, _frame):
+        child.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        while True:
+            try:
+                return child.wait()
+            except KeyboardInterrupt:  # Ctrl-C reaches the child too; wait for it to finish
+                continue
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lakehouse.localdb", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -391,11 +413,11 @@ def main(argv: list[str] | None = None) -> int:
                 parser.error("run needs a command after --")
             if args.ephemeral:
                 with ephemeral_server() as url:
-                    return subprocess.call(cmd, env={**os.environ, "DATABASE_URL": url})
+                    return run_command(cmd, url)
             url = server.url()
             if url is None or not server.is_running():
                 raise LocalServerError(f"the local server is not running; {START_HINT}")
-            return subprocess.call(cmd, env={**os.environ, "DATABASE_URL": url})
+            return run_command(cmd, url)
     except LocalServerError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -4,6 +4,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psycopg2
@@ -127,3 +128,34 @@ def test_cli_status_exit_code_tells_whether_it_runs(server):
     assert "already running" in again.stdout
     running = subprocess.run([*cli, "status"], env=environment, capture_output=True, text=True)
     assert running.returncode == 0
+
+
+def test_a_terminated_run_still_removes_its_throwaway_server(tmp_path):
+    marker = tmp_path / "url"
+    script = (
+        "import os, pathlib, time; "
+        f"pathlib.Path({str(marker)!r}).write_text(os.environ['DATABASE_URL']); time.sleep(60)"
+    )
+    run = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "lakehouse.localdb",
+            "run",
+            "--ephemeral",
+            "--",
+            sys.executable,
+            "-c",
+            script,
+        ],
+        cwd=ROOT,
+    )
+    for _ in range(300):
+        if marker.exists() and marker.read_text():
+            break
+        time.sleep(0.1)
+    port = int(marker.read_text().rsplit(":", 1)[1].split("/")[0])
+    run.terminate()
+    assert run.wait(timeout=60) != 0
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0
