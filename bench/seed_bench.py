@@ -3,9 +3,10 @@
     make bench                      # small medium large, on a throwaway server
     make bench SCALES="large 5"     # any scales
 
-Prints rows, seconds and rows/s per table and in total, and the seeding process's peak memory.
-Per-table seconds are the time spent formatting and COPYing that table's rows; generation runs
-beside them, so the total is the wall-clock time of the whole run, not their sum.
+Prints rows, seconds and rows/s per table and in total, and peak memory of the loading and the
+generating process. Per-table seconds are the time spent COPYing that table's rows; generation
+runs beside them in the other process, so the total is the wall-clock time of the whole run
+(foreign-key checks and ANALYZE at the end included), not their sum.
 """
 
 import json
@@ -61,6 +62,8 @@ def child_seed(scale: str) -> dict:
         "copy_seconds": result.copy_seconds,
         "seconds": result.seconds,
         "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        # seed_all generates in a child process of its own.
+        "generator_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
     }
 
 
@@ -129,8 +132,10 @@ def main(scales: list[str]) -> None:
         f"Python {platform.python_version()}; seed {SEED}, now {NOW}"
     )
     for scale in scales:
-        url = fresh_database(base, f"bench_{scale}".replace(".", "_"), template)
-        result = run_child("seed", scale, url)
+        name = f"bench_{scale}".replace(".", "_")
+        result = run_child("seed", scale, fresh_database(base, name, template))
+        # Dropped at once: autovacuum analysing it would compete with the next measurement.
+        admin_execute(base, f'DROP DATABASE "{name}"')
         print(f"\n--scale {scale}: seed_all into an empty database")
         print(f"  {'table':<18} {'rows':>11} {'copy s':>8} {'rows/s':>10}")
         for table, count in result["counts"].items():
@@ -140,10 +145,12 @@ def main(scales: list[str]) -> None:
         total = sum(result["counts"].values())
         print(
             f"  {'total':<18} {total:>11,} {result['seconds']:>8.2f} "
-            f"{total / result['seconds']:>10,.0f}   peak memory {result['peak_mb']:.0f} MB"
+            f"{total / result['seconds']:>10,.0f}   peak memory {result['peak_mb']:.0f} MB "
+            f"(loader), {result['generator_peak_mb']:.0f} MB (generator)"
         )
-        url = fresh_database(base, f"bench_{scale}_orm".replace(".", "_"), template)
-        orm = run_child("bulk-create", scale, url)
+        name = f"bench_{scale}_orm".replace(".", "_")
+        orm = run_child("bulk-create", scale, fresh_database(base, name, template))
+        admin_execute(base, f'DROP DATABASE "{name}"')
         print(
             f"  for comparison, Django bulk_create of the same {orm['rows']:,} customers: "
             f"{orm['seconds']:.2f}s, {orm['rows'] / orm['seconds']:,.0f} rows/s"

@@ -1,14 +1,9 @@
-"""Writes generated rows to PostgreSQL with COPY, and cleans the tables.
-
-COPY runs on a background thread: while PostgreSQL parses and indexes one batch (on its own
-core), the generator builds the next one. The queue between them is short, so memory stays flat
-however large the run.
-"""
+"""Writes generated rows to PostgreSQL with COPY, and cleans the tables."""
 
 import io
 import json
+import multiprocessing
 import queue
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -30,16 +25,21 @@ def _text(value: str) -> str:
     return value
 
 
+def _uuid(value: UUID) -> str:
+    # 32 hex digits, which PostgreSQL reads as a uuid: cheaper than str(), which adds dashes.
+    return f"{value.int:032x}"
+
+
 _FORMATTERS: dict[type, Callable[[object], str]] = {
     str: _text,
-    UUID: str,
+    UUID: _uuid,
     int: str,
     Decimal: str,
     datetime: datetime.isoformat,
     date: date.isoformat,
     bool: lambda value: "t" if value else "f",
     type(None): lambda value: "\\N",
-    dict: lambda value: _text(json.dumps(value, separators=(",", ":"), sort_keys=True)),
+    dict: lambda value: _text(json.dumps(value, separators=(",", ":"))),
 }
 
 
@@ -49,19 +49,46 @@ def copy_value(value: object) -> str:
 
 
 def copy_text(rows: Sequence[tuple]) -> str:
+    """Rows in COPY text format. Timestamps repeat within a batch (created_at = updated_at, a
+    day's orders), so each distinct one is formatted once."""
     formatters = _FORMATTERS
-    return "".join(
-        "\t".join([formatters[type(value)](value) for value in row]) + "\n" for row in rows
-    )
+    timestamps: dict[datetime, str] = {}
+    lines = []
+    for row in rows:
+        fields = []
+        for value in row:
+            kind = type(value)
+            if kind is str:
+                fields.append(_text(value))
+            elif kind is datetime:
+                text = timestamps.get(value)
+                if text is None:
+                    text = timestamps[value] = value.isoformat()
+                fields.append(text)
+            else:
+                fields.append(formatters[kind](value))
+        lines.append("\t".join(fields))
+    lines.append("")
+    return "\n".join(lines)
+
+
+# Bytes psycopg2 hands to libpq per call (its default is 8 KiB).
+COPY_CHUNK = 4 << 20
+# Formatted batches waiting between the generating and the loading process.
+PARALLEL_QUEUE = 8
+
+
+def copy_formatted(cursor, table: str, text: str) -> float:
+    """COPY rows already in COPY text format into `table`; returns the seconds it took."""
+    started = time.perf_counter()
+    columns = ", ".join(TABLE_ROWS[table]._fields)
+    cursor.copy_expert(f"COPY {table} ({columns}) FROM STDIN", io.StringIO(text), size=COPY_CHUNK)
+    return time.perf_counter() - started
 
 
 def copy_rows(cursor, table: str, rows: Sequence[tuple]) -> float:
     """COPY `rows` (NamedTuples of the table's row type) into `table`; returns the seconds."""
-    started = time.perf_counter()
-    if rows:
-        columns = ", ".join(TABLE_ROWS[table]._fields)
-        cursor.copy_expert(f"COPY {table} ({columns}) FROM STDIN", io.StringIO(copy_text(rows)))
-    return time.perf_counter() - started
+    return copy_formatted(cursor, table, copy_text(rows)) if rows else 0.0
 
 
 class RowSink:
@@ -78,69 +105,84 @@ class RowSink:
         if self.on_rows and rows:
             self.on_rows(table, len(rows))
 
-    def close(self) -> None:
-        """Wait until everything written has reached the database."""
-
 
 class CopyWriter(RowSink):
-    """COPYs batches in the order they were written, on a background thread if `background`.
+    """COPYs each batch as it is written, into the transaction of `raw_connection`."""
 
-    `raw_connection` is the psycopg2 connection of the caller's open transaction. In the
-    background the caller must not use that connection until `close()` returns; callers that
-    read between writes pass `background=False`.
-    """
-
-    def __init__(
-        self,
-        raw_connection,
-        on_rows: Callable[[str, int], None] | None = None,
-        *,
-        background: bool = True,
-    ):
+    def __init__(self, raw_connection, on_rows: Callable[[str, int], None] | None = None):
         super().__init__(on_rows)
         self._connection = raw_connection
-        self._queue: queue.Queue = queue.Queue(maxsize=2)
-        self._error: BaseException | None = None
-        self._abandoned = False
-        self._thread = threading.Thread(target=self._run, name="copy-writer", daemon=True)
-        if background:
-            self._thread.start()
-
-    def _run(self) -> None:
-        with self._connection.cursor() as cursor:
-            while (item := self._queue.get()) is not None:
-                if self._error is not None or self._abandoned:
-                    continue  # drain: the transaction will be rolled back
-                table, rows = item
-                try:
-                    self.copy_seconds[table] += copy_rows(cursor, table, rows)
-                    if self.on_rows:
-                        self.on_rows(table, len(rows))
-                except BaseException as error:  # re-raised in the caller by write/close
-                    self._error = error
 
     def write(self, table: str, rows: Sequence[tuple]) -> None:
-        if self._error is not None:
-            raise self._error
-        if not rows:
-            return
-        self.counts[table] += len(rows)
-        if self._thread.is_alive():
-            self._queue.put((table, rows))
-            return
-        with self._connection.cursor() as cursor:
-            self.copy_seconds[table] += copy_rows(cursor, table, rows)
-        if self.on_rows:
-            self.on_rows(table, len(rows))
+        if rows:
+            self.write_formatted(table, len(rows), copy_text(rows))
 
-    def close(self, *, abandon: bool = False) -> None:
-        """Wait for the queued batches; with `abandon` (the run failed), skip them instead."""
-        self._abandoned = self._abandoned or abandon
-        if self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join()
-        if self._error is not None and not abandon:
-            raise self._error
+    def write_formatted(self, table: str, count: int, text: str) -> None:
+        with self._connection.cursor() as cursor:
+            self.copy_seconds[table] += copy_formatted(cursor, table, text)
+        self.counts[table] += count
+        if self.on_rows:
+            self.on_rows(table, count)
+
+
+class _QueueSink(RowSink):
+    """In the generating process: formats each batch and hands it to the loading process."""
+
+    def __init__(self, batches):
+        super().__init__()
+        self._batches = batches
+
+    def write(self, table: str, rows: Sequence[tuple]) -> None:
+        if rows:
+            self._batches.put((table, len(rows), copy_text(rows)))
+
+
+def _generate_into(batches, generate: Callable[[RowSink], None]) -> None:
+    try:
+        generate(_QueueSink(batches))
+    except BaseException as error:  # reported to the loading process, which raises it
+        batches.put(("error", f"{type(error).__name__}: {error}", ""))
+    else:
+        batches.put(None)
+
+
+class GenerationFailed(RuntimeError):
+    """The generating process failed; the load is rolled back."""
+
+
+def load_in_parallel(writer: CopyWriter, generate: Callable[[RowSink], None]) -> None:
+    """Run `generate(sink)` in a child process while this one COPYs what it yields.
+
+    Generation and formatting are pure Python; COPY is mostly waiting on PostgreSQL. In one
+    process they would share the GIL; in two, the generator keeps one core busy while the
+    server works on the other. Batches queue (at most `PARALLEL_QUEUE` of them) as formatted
+    text, so memory stays flat. Where fork is unavailable, generation runs in this process.
+    """
+    if "fork" not in multiprocessing.get_all_start_methods():
+        generate(writer)
+        return
+    context = multiprocessing.get_context("fork")
+    batches = context.Queue(maxsize=PARALLEL_QUEUE)
+    child = context.Process(target=_generate_into, args=(batches, generate), daemon=True)
+    child.start()
+    try:
+        while True:
+            try:
+                item = batches.get(timeout=1)
+            except queue.Empty:
+                if not child.is_alive():
+                    message = f"the generating process died (exit code {child.exitcode})"
+                    raise GenerationFailed(message) from None
+                continue
+            if item is None:
+                break
+            if item[0] == "error":
+                raise GenerationFailed(item[1])
+            writer.write_formatted(*item)
+    finally:
+        if child.is_alive():
+            child.terminate()
+        child.join()
 
 
 DELETE_ORDER = list(reversed(TABLE_ROWS))

@@ -320,7 +320,6 @@ class Event(TimestampedModel):
     class Meta:
         indexes = [
             models.Index(fields=["tenant", "created_at"], name="event_tenant_created_idx"),
-            models.Index(fields=["tenant", "event_type"], name="event_tenant_type_idx"),
             models.Index(fields=["customer", "created_at"], name="event_customer_created_idx"),
             models.Index(fields=["session_id"], name="event_session_idx"),
             # Partial: most events have neither, and the index only serves lookups and cascades.

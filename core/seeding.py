@@ -34,7 +34,13 @@ from core.generation.pools import pools_for
 from core.generation.profiles import TIERS, scale_factor, tier_mix
 from core.generation.randomness import derive_rng
 from core.generation.rows import TABLE_ROWS, TenantRow
-from core.loading import CopyWriter, RowSink, delete_all, foreign_keys_checked_once
+from core.loading import (
+    CopyWriter,
+    RowSink,
+    delete_all,
+    foreign_keys_checked_once,
+    load_in_parallel,
+)
 
 CUSTOMERS_PER_BATCH = 100
 OnRows = Callable[[str, int], None]
@@ -63,9 +69,9 @@ def writing(
 ) -> Iterator[tuple[CopyWriter, dict]]:
     """A transaction with a COPY writer; with `clean`, existing data is deleted first.
 
-    `bulk` (for loads that dwarf what is stored, and read nothing while writing) COPYs on a
-    background thread, checks foreign keys once at the end instead of row by row, and refreshes
-    the planner's statistics afterwards.
+    `bulk` (for loads that dwarf what is stored) checks foreign keys once at the end instead
+    of row by row. (Planner statistics are left to autovacuum, which analyzes the tables soon
+    after such a load commits.)
     """
     deleted: dict[str, int] = {}
     with transaction.atomic(), connection.cursor() as cursor:
@@ -74,15 +80,7 @@ def writing(
         if clean:
             deleted.update(delete_all(cursor))
         with foreign_keys_checked_once(cursor) if bulk else nullcontext():
-            writer = CopyWriter(connection.connection, on_rows, background=bulk)
-            try:
-                yield writer, deleted
-            except BaseException:
-                writer.close(abandon=True)
-                raise
-            writer.close()
-        if bulk:
-            cursor.execute(f"ANALYZE {', '.join(TABLE_ROWS)}")
+            yield CopyWriter(connection.connection, on_rows), deleted
 
 
 def tenant_ref(row: TenantRow) -> TenantRef:
@@ -180,10 +178,14 @@ def seed_all(
     customers_per_batch: int = CUSTOMERS_PER_BATCH,
 ) -> SeedResult:
     started = time.monotonic()
-    with writing(on_rows=on_rows, clean=clean, bulk=True) as (writer, deleted):
+
+    def generate(sink: RowSink) -> None:
         seed_everything(
-            sink=writer, scale=scale, seed=seed, now=now, customers_per_batch=customers_per_batch
+            sink=sink, scale=scale, seed=seed, now=now, customers_per_batch=customers_per_batch
         )
+
+    with writing(on_rows=on_rows, clean=clean, bulk=True) as (writer, deleted):
+        load_in_parallel(writer, generate)
     return SeedResult(seed, writer.counts, time.monotonic() - started, deleted, writer.copy_seconds)
 
 

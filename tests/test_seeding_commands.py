@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
+from core.loading import GenerationFailed
 from core.seeding import seed_all
 from tests.conftest import NOW
 from tests.seeded import counts, digest, rows, value
@@ -74,6 +75,19 @@ def test_a_run_that_fails_half_way_leaves_the_database_as_it_was():
         )
         == 4
     )
+
+
+def test_a_failure_in_the_generating_process_rolls_everything_back(monkeypatch):
+    run("seed_all", "--scale", "small", "--seed", "3", "--now", WHEN)
+    before = digest()
+
+    def broken(**kwargs):
+        raise ValueError("generator broke")
+
+    monkeypatch.setattr("core.seeding.subscription_for_customer", broken)
+    with pytest.raises(GenerationFailed, match="ValueError: generator broke"):
+        seed_all(scale="small", seed=4, now=NOW, clean=True)
+    assert digest() == before
 
 
 def test_the_per_entity_commands_build_a_consistent_world_step_by_step():

@@ -135,7 +135,7 @@ def purchase_session(
         session.search(bought[0])
     for product in bought:
         session.browse_products([product], listing_rate=0.4)
-        session.add("add_to_cart", "/cart", product, properties={"quantity": 1})
+        session.add("add_to_cart", "/cart", product)
     session.add("checkout", "/checkout")
     session.add(
         "purchase",
@@ -163,7 +163,7 @@ def browsing_session(
     if kind == "browse":
         return session.rows(starts_at=starts_at)
     for product in viewed[: rng.randint(1, len(viewed))]:
-        session.add("add_to_cart", "/cart", product, properties={"quantity": 1})
+        session.add("add_to_cart", "/cart", product)
     if kind == "checkout_abandoned":
         session.add("checkout", "/checkout")
     return session.rows(starts_at=starts_at)

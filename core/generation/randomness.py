@@ -15,6 +15,7 @@ def derive_rng(seed: int, *key: object) -> random.Random:
 
 _VERSION_4 = 4 << 76 | 0x8000 << 48
 _NOT_VERSION_BITS = ~(0xF000 << 64 | 0xC000 << 48)
+_UNKNOWN_SAFETY = uuid.SafeUUID.unknown
 
 
 def new_uuid(rng: random.Random) -> uuid.UUID:
@@ -22,7 +23,7 @@ def new_uuid(rng: random.Random) -> uuid.UUID:
     argument checks: it is made once per generated row, and those checks were the hot spot."""
     value = uuid.UUID.__new__(uuid.UUID)
     object.__setattr__(value, "int", rng.getrandbits(128) & _NOT_VERSION_BITS | _VERSION_4)
-    object.__setattr__(value, "is_safe", uuid.SafeUUID.unknown)
+    object.__setattr__(value, "is_safe", _UNKNOWN_SAFETY)
     return value
 
 

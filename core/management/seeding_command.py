@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from core.loading import GenerationFailed
 from core.seeding import MissingPrerequisite, SeedResult
 
 
@@ -68,6 +69,8 @@ class SeedCommand(BaseCommand):
             )
         except MissingPrerequisite as error:
             raise CommandError(str(error)) from None
+        except GenerationFailed as error:
+            raise CommandError(f"seeding failed and nothing was written: {error}") from None
         except ValueError as error:
             raise CommandError(str(error)) from None
         finally:
