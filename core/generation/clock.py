@@ -24,7 +24,7 @@ HOUR_FACTOR = (
 def monthly_factor(day_of_month: int) -> float:
     """Pay-day peaks: the first days of a month, and a smaller one mid-month."""
     if day_of_month <= 3:
-        return 1.35
+        return 1.5
     if 14 <= day_of_month <= 16:
         return 1.15
     return 1.0

@@ -32,9 +32,9 @@ REFERRERS = WeightedChoice.from_mapping(
     }
 )
 BROWSING_SESSIONS = WeightedChoice.from_mapping(
-    {"bounce": 0.5, "browse": 0.27, "cart_abandoned": 0.14, "checkout_abandoned": 0.09}
+    {"bounce": 0.45, "browse": 0.25, "cart_abandoned": 0.15, "checkout_abandoned": 0.15}
 )
-EVENTS_PER_BROWSING_SESSION = 3.9  # the mean of the mix above, to size a customer's sessions
+EVENTS_PER_BROWSING_SESSION = 4.3  # the mean of the mix above, to size a customer's sessions
 
 
 def category_page(product: Product) -> str:
@@ -131,10 +131,10 @@ def purchase_session(
         if product_id in catalog.by_id
     ]
     session.add("page_view", pick(rng, LANDING_PAGES))
-    if bought and rng.random() < 0.3:
+    if bought and rng.random() < 0.2:
         session.search(bought[0])
     for product in bought:
-        session.browse_products([product], listing_rate=0.4)
+        session.browse_products([product], listing_rate=1.0)
         session.add("add_to_cart", "/cart", product)
     session.add("checkout", "/checkout")
     session.add(
@@ -182,7 +182,7 @@ def events_for_customer(
 ) -> list[EventRow]:
     """A purchase session for each of `purchases`, and browsing sessions filling the customer's
     event budget (about `mean_events` for an average customer), and at least one for every
-    two purchases. `generation` distinguishes a later run's sessions from earlier ones."""
+    four purchases. `generation` distinguishes a later run's sessions from earlier ones."""
     rng = derive_rng(seed, "events", customer.tenant_id, customer.number, generation)
     if not len(catalog):
         return []
@@ -195,7 +195,7 @@ def events_for_customer(
         return rows
     activity = clock.share_between(customer.signed_up, clock.end) / expected_share
     budget = poisson(rng, mean_events * activity) - len(rows)
-    sessions = max(round(budget / EVENTS_PER_BROWSING_SESSION), len(purchases) // 2 + 1)
+    sessions = max(round(budget / EVENTS_PER_BROWSING_SESSION), len(purchases) // 4 + 1)
     for _ in range(sessions):
         starts_at = clock.draw(rng, customer.signed_up, latest_start)
         rows.extend(browsing_session(rng, customer, device, catalog, starts_at))

@@ -19,9 +19,9 @@ class TierProfile:
 
 
 TIERS: dict[str, TierProfile] = {
-    ENTERPRISE: TierProfile((1000, 2000), (150, 200), 8.0, 80.0, 0.35),
-    MID_MARKET: TierProfile((500, 1000), (100, 150), 5.5, 65.0, 0.30),
-    SMALL_BUSINESS: TierProfile((100, 300), (50, 80), 3.5, 40.0, 0.25),
+    ENTERPRISE: TierProfile((1000, 2000), (150, 200), 7.0, 70.0, 0.35),
+    MID_MARKET: TierProfile((500, 1000), (100, 150), 5.0, 55.0, 0.30),
+    SMALL_BUSINESS: TierProfile((100, 300), (50, 80), 3.5, 35.0, 0.25),
 }
 
 # Customers per tenant relative to `large`; every per-customer ratio and the catalogues stay.

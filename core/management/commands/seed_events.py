@@ -8,8 +8,8 @@ class Command(SeedCommand):
     help = (
         "Add clickstream sessions to every customer: a purchase session for each order that has "
         "no purchase event yet, and browsing sessions (bounces, browsing, abandoned carts and "
-        "checkouts) up to the event budget. Without --per-customer: enterprise 80, mid-market 65, "
-        "small business 40."
+        "checkouts) up to the event budget. Without --per-customer: enterprise 70, mid-market 55, "
+        "small business 35."
     )
 
     def add_arguments(self, parser):

@@ -8,7 +8,7 @@ class Command(SeedCommand):
     help = (
         "Add orders with 1-5 items to every customer (needs customers and products). The mean is "
         "for a customer who signed up at an average time; recent signups get fewer. Without "
-        "--per-customer: enterprise 8, mid-market 5.5, small business 3.5."
+        "--per-customer: enterprise 7, mid-market 5, small business 3.5."
     )
 
     def add_arguments(self, parser):
