@@ -337,7 +337,7 @@ def seed_customers(
     return SeedResult(seed, writer.counts, time.monotonic() - started)
 
 
-def customers_and_catalogs(tenants: list[TenantRef]) -> None:
+def require_customers_and_products() -> None:
     """Orders and events need both customers and products."""
     if not scalar("SELECT count(*) FROM core_customer", []):
         raise MissingPrerequisite(
@@ -347,41 +347,49 @@ def customers_and_catalogs(tenants: list[TenantRef]) -> None:
         raise MissingPrerequisite("there are no products yet: run `manage.py seed_products` first")
 
 
+def customer_batches(
+    tenants: list[TenantRef], clock: Timeline
+) -> Iterator[tuple[TenantRef, Catalog, float, list[CustomerRef]]]:
+    """Per tenant its catalogue and the average customer's share of activity, then its stored
+    customers a batch at a time."""
+    for tenant in tenants:
+        catalog = stored_catalog(tenant.id)
+        expected_share = expected_share_after_signup(clock, tenant.customers_from)
+        for customers in stored_customers(tenant.id):
+            yield tenant, catalog, expected_share, customers
+
+
 def seed_orders(
     *, per_customer: float | None, seed: int, now: datetime, on_rows: OnRows | None = None
 ) -> SeedResult:
     started = time.monotonic()
     tenants = require_tenants()
-    customers_and_catalogs(tenants)
+    require_customers_and_products()
     clock = Timeline(now)
     with writing(on_rows=on_rows) as (writer, _):
-        for tenant in tenants:
-            catalog = stored_catalog(tenant.id)
-            expected_share = expected_share_after_signup(clock, tenant.customers_from)
-            mean = (
-                per_customer if per_customer is not None else TIERS[tenant.tier].orders_per_customer
+        for tenant, catalog, expected_share, customers in customer_batches(tenants, clock):
+            profile_mean = TIERS[tenant.tier].orders_per_customer
+            mean = per_customer if per_customer is not None else profile_mean
+            placed = per_customer_numbers(
+                "SELECT customer_id, max(substring(order_number from '-(\\d+)$')::int) "
+                "FROM core_order WHERE customer_id = ANY(%s::uuid[]) GROUP BY customer_id",
+                [customer.id for customer in customers],
             )
-            for customers in stored_customers(tenant.id):
-                placed = per_customer_numbers(
-                    "SELECT customer_id, max(substring(order_number from '-(\\d+)$')::int) "
-                    "FROM core_order WHERE customer_id = ANY(%s::uuid[]) GROUP BY customer_id",
-                    [customer.id for customer in customers],
+            orders, items = [], []
+            for customer in customers:
+                new_orders, new_items, _ = orders_for_customer(
+                    seed=seed,
+                    customer=customer,
+                    catalog=catalog,
+                    mean_orders=mean,
+                    expected_share=expected_share,
+                    clock=clock,
+                    first_sequence=placed.get(customer.id, 0) + 1,
                 )
-                orders, items = [], []
-                for customer in customers:
-                    new_orders, new_items, _ = orders_for_customer(
-                        seed=seed,
-                        customer=customer,
-                        catalog=catalog,
-                        mean_orders=mean,
-                        expected_share=expected_share,
-                        clock=clock,
-                        first_sequence=placed.get(customer.id, 0) + 1,
-                    )
-                    orders += new_orders
-                    items += new_items
-                writer.write("core_order", orders)
-                writer.write("core_orderitem", items)
+                orders += new_orders
+                items += new_items
+            writer.write("core_order", orders)
+            writer.write("core_orderitem", items)
     return SeedResult(seed, writer.counts, time.monotonic() - started)
 
 
@@ -417,36 +425,32 @@ def seed_events(
 ) -> SeedResult:
     started = time.monotonic()
     tenants = require_tenants()
-    customers_and_catalogs(tenants)
+    require_customers_and_products()
     clock = Timeline(now)
     with writing(on_rows=on_rows) as (writer, _):
-        for tenant in tenants:
-            catalog = stored_catalog(tenant.id)
-            expected_share = expected_share_after_signup(clock, tenant.customers_from)
-            mean = (
-                per_customer if per_customer is not None else TIERS[tenant.tier].events_per_customer
+        for tenant, catalog, expected_share, customers in customer_batches(tenants, clock):
+            profile_mean = TIERS[tenant.tier].events_per_customer
+            mean = per_customer if per_customer is not None else profile_mean
+            ids = [customer.id for customer in customers]
+            purchases = unrecorded_purchases(ids)
+            sessions = per_customer_numbers(
+                "SELECT customer_id, count(DISTINCT session_id) FROM core_event "
+                "WHERE customer_id = ANY(%s::uuid[]) GROUP BY customer_id",
+                ids,
             )
-            for customers in stored_customers(tenant.id):
-                ids = [customer.id for customer in customers]
-                purchases = unrecorded_purchases(ids)
-                sessions = per_customer_numbers(
-                    "SELECT customer_id, count(DISTINCT session_id) FROM core_event "
-                    "WHERE customer_id = ANY(%s::uuid[]) GROUP BY customer_id",
-                    ids,
+            events = []
+            for customer in customers:
+                events += events_for_customer(
+                    seed=seed,
+                    customer=customer,
+                    purchases=purchases.get(customer.id, []),
+                    catalog=catalog,
+                    mean_events=mean,
+                    expected_share=expected_share,
+                    clock=clock,
+                    generation=sessions.get(customer.id, 0),
                 )
-                events = []
-                for customer in customers:
-                    events += events_for_customer(
-                        seed=seed,
-                        customer=customer,
-                        purchases=purchases.get(customer.id, []),
-                        catalog=catalog,
-                        mean_events=mean,
-                        expected_share=expected_share,
-                        clock=clock,
-                        generation=sessions.get(customer.id, 0),
-                    )
-                writer.write("core_event", events)
+            writer.write("core_event", events)
     return SeedResult(seed, writer.counts, time.monotonic() - started)
 
 
