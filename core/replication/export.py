@@ -63,7 +63,9 @@ class Table:
     indexes: list[dict] = field(default_factory=list)
 
 
-def read_schema(cursor) -> list[Table]:
+def read_schema(cursor, *, measure_lobs: bool = True) -> list[Table]:
+    """Every core table as the catalog describes it; `measure_lobs` also finds the longest
+    value of each LOB column (a scan of the table)."""
     tables = []
     for name in core_tables(cursor):
         cursor.execute(
@@ -76,7 +78,7 @@ def read_schema(cursor) -> list[Table]:
             Column(n, kind, nullable, dms_type(kind)) for n, kind, nullable in cursor.fetchall()
         ]
         for column in columns:
-            if column.dms_type in LOB_DMS_TYPES:
+            if measure_lobs and column.dms_type in LOB_DMS_TYPES:
                 cursor.execute(
                     f'SELECT coalesce(max(octet_length("{column.name}"::text)), 0) '
                     f"FROM {SCHEMA}.{name}"
