@@ -181,7 +181,9 @@ def load_in_parallel(writer: CopyWriter, generate: Callable[[RowSink], None]) ->
             writer.write_formatted(*item)
     finally:
         if child.is_alive():
-            child.terminate()
+            # SIGKILL, not SIGTERM: the child holds nothing to tidy up, may be blocked on a full
+            # queue, and may have inherited a SIGTERM handler from its parent.
+            child.kill()
         child.join()
 
 

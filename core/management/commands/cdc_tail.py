@@ -30,8 +30,10 @@ class Command(BaseCommand):
         if batch < 1:
             raise CommandError("--batch must be at least 1")
         stopping = []
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stopping.append(True))
+        previous = {
+            sig: signal.signal(sig, lambda *_: stopping.append(True))
+            for sig in (signal.SIGINT, signal.SIGTERM)
+        }
         connection.ensure_connection()
         try:
             layout, loaded = start(
@@ -57,6 +59,9 @@ class Command(BaseCommand):
             )
         except CaptureError as error:
             raise CommandError(str(error)) from None
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
         self.stderr.write(
             f"{sum(totals.values()):,} changes ("
             + ", ".join(f"{table} {count:,}" for table, count in sorted(totals.items()))
