@@ -1,4 +1,4 @@
-.PHONY: up test db db-stop db-status serve lint format bench clean-db
+.PHONY: up test db db-stop db-status serve lint format bench bench-simulate clean-db
 
 up:          ## the main job: venv, local PostgreSQL, migrate, seed (SCALE=small), admin login
 	bin/up
@@ -26,6 +26,9 @@ format:      ## ruff fix and format
 
 bench:       ## seeding benchmark into throwaway databases (SCALES="small medium large")
 	bin/bootstrap && .venv/bin/python -m lakehouse.localdb run --ephemeral -- .venv/bin/python bench/seed_bench.py $(SCALES)
+
+bench-simulate: ## simulator throughput and commit latency on a throwaway server (ACTIONS=20000)
+	bin/bootstrap && .venv/bin/python -m lakehouse.localdb run --ephemeral -- .venv/bin/python bench/simulate_bench.py $(ACTIONS)
 
 clean-db:    ## stop the local PostgreSQL and delete its data
 	.venv/bin/python -m lakehouse.localdb destroy

@@ -147,26 +147,33 @@ def purchase_session(
 
 
 def browsing_session(
-    rng: random.Random, customer: CustomerRef, device: str, catalog: Catalog, starts_at: float
+    rng: random.Random,
+    customer: CustomerRef,
+    device: str,
+    catalog: Catalog,
+    starts_at: float | None = None,
+    ends_at: float | None = None,
 ) -> list[EventRow]:
+    """A session that bounces, browses, or abandons a cart or a checkout; placed in time by its
+    start (history) or by its end (the live simulator, which ends it now)."""
     session = SessionWriter(rng, customer, device)
     kind = BROWSING_SESSIONS(rng)
     session.add("page_view", pick(rng, LANDING_PAGES))
     if kind == "bounce":
         if rng.random() < 0.3:
             session.add("page_view", pick(rng, LANDING_PAGES))
-        return session.rows(starts_at=starts_at)
+        return session.rows(starts_at=starts_at, ends_at=ends_at)
     viewed = catalog.draw_distinct(rng, rng.randint(1, 3))
     if rng.random() < 0.35:
         session.search(viewed[0])
     session.browse_products(viewed, listing_rate=1.0)
     if kind == "browse":
-        return session.rows(starts_at=starts_at)
+        return session.rows(starts_at=starts_at, ends_at=ends_at)
     for product in viewed[: rng.randint(1, len(viewed))]:
         session.add("add_to_cart", "/cart", product)
     if kind == "checkout_abandoned":
         session.add("checkout", "/checkout")
-    return session.rows(starts_at=starts_at)
+    return session.rows(starts_at=starts_at, ends_at=ends_at)
 
 
 def events_for_customer(
