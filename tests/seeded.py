@@ -1,5 +1,7 @@
 """Helpers for tests that read a seeded database with SQL."""
 
+import os
+
 from django.db import connection
 
 from core.generation.rows import TABLE_ROWS
@@ -27,3 +29,22 @@ def digest() -> dict[str, str]:
 
 def counts() -> dict[str, int]:
     return {table: value(f"SELECT count(*) FROM {table}") for table in TABLE_ROWS}
+
+
+ORDERS_NOT_ADDING_UP = (
+    "SELECT count(*) FROM core_order o JOIN (SELECT order_id, sum(line_total) s "
+    "FROM core_orderitem GROUP BY 1) i ON i.order_id = o.id WHERE o.subtotal <> i.s"
+)
+
+
+def subprocess_environment() -> dict[str, str]:
+    """The environment for a manage.py subprocess that must use the test database."""
+    settings = connection.settings_dict
+    return {
+        **os.environ,
+        "DATABASE_URL": (
+            f"postgres://{settings['USER']}:{settings['PASSWORD']}@{settings['HOST']}:"
+            f"{settings['PORT']}/{settings['NAME']}"
+        ),
+        "DJANGO_ENV_FILE": "/nonexistent",
+    }

@@ -16,7 +16,7 @@ from uuid import UUID
 from core.generation.catalog import Catalog, TenantRef
 from core.generation.clock import Timeline
 from core.generation.customers import CustomerRef, customer_rows, phone_number
-from core.generation.events import DEVICES, browsing_session, purchase_session
+from core.generation.events import DEVICES, SESSION_SPAN, browsing_session, purchase_session
 from core.generation.orders import Purchase, order_rows
 from core.generation.pools import Pools
 from core.generation.randomness import new_uuid
@@ -84,9 +84,16 @@ class World:
 
 
 CUSTOMER_COLUMNS = "id, tenant_id, customer_number, created_at, city, country"
+SESSION_SPAN_DELTA = timedelta(seconds=SESSION_SPAN)
 
 
-def customer_ref(row) -> CustomerRef:
+def established_customer(world: World, rng: random.Random) -> CustomerRef | None:
+    """A customer who signed up long enough ago for a whole session to fit since."""
+    row = world.pick(
+        rng, "core_customer", CUSTOMER_COLUMNS, "created_at < %s", [world.now - SESSION_SPAN_DELTA]
+    )
+    if row is None:
+        return None
     id, tenant_id, number, created, city, country = row
     return CustomerRef(id, tenant_id, number, created.timestamp(), city, country)
 
@@ -117,12 +124,9 @@ def signup(world: World, rng: random.Random) -> Changes:
 
 def browse(world: World, rng: random.Random) -> Changes:
     changes = Changes()
-    row = world.pick(
-        rng, "core_customer", CUSTOMER_COLUMNS, "created_at < %s", [world.now - timedelta(hours=3)]
-    )
-    if row is None:
+    customer = established_customer(world, rng)
+    if customer is None:
         return changes
-    customer = customer_ref(row)
     catalog = world.catalog(customer.tenant_id)
     if len(catalog):
         events = browsing_session(
@@ -135,12 +139,9 @@ def browse(world: World, rng: random.Random) -> Changes:
 def place_order(world: World, rng: random.Random) -> Changes:
     """A cart becomes an order: the order, its items and its purchase session, together."""
     changes = Changes()
-    row = world.pick(
-        rng, "core_customer", CUSTOMER_COLUMNS, "created_at < %s", [world.now - timedelta(hours=3)]
-    )
-    if row is None:
+    customer = established_customer(world, rng)
+    if customer is None:
         return changes
-    customer = customer_ref(row)
     catalog = world.catalog(customer.tenant_id)
     if not len(catalog):
         return changes

@@ -2,7 +2,6 @@
 
 import io
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from core.replication import capture
 from core.replication.capture import read_csv, verify
 from core.seeding import seed_all
 from tests.conftest import NOW
+from tests.seeded import subprocess_environment
 from tests.test_settings import ROOT
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -203,15 +203,7 @@ def wait_for(condition, seconds: float = 30) -> None:
 def test_follow_killed_mid_stream_and_restarted_resumes_without_gap_or_duplicate(
     world, slot_name, tmp_path
 ):
-    settings = connection.settings_dict
-    environment = {
-        **os.environ,
-        "DATABASE_URL": (
-            f"postgres://{settings['USER']}:{settings['PASSWORD']}@{settings['HOST']}:"
-            f"{settings['PORT']}/{settings['NAME']}"
-        ),
-        "DJANGO_ENV_FILE": "/nonexistent",
-    }
+    environment = subprocess_environment()
     state = tmp_path / ".cdc_state.json"
     first = follow(tmp_path, environment)
     wait_for(state.exists)
