@@ -264,6 +264,23 @@ def per_customer_numbers(sql: str, customer_ids: list[UUID]) -> dict[UUID, int]:
         return dict(cursor.fetchall())
 
 
+def last_customer_number(tenant_id: UUID) -> int:
+    """Customer numbers only grow, so an erased customer's number is never reused."""
+    return scalar(
+        "SELECT coalesce(max(customer_number), 0) FROM core_customer WHERE tenant_id = %s",
+        [tenant_id],
+    )
+
+
+def last_order_sequences(customer_ids: list[UUID]) -> dict[UUID, int]:
+    """Each customer's highest order sequence (the last part of `rules.order_number`)."""
+    return per_customer_numbers(
+        "SELECT customer_id, max(substring(order_number from '-(\\d+)$')::int) "
+        "FROM core_order WHERE customer_id = ANY(%s::uuid[]) GROUP BY customer_id",
+        customer_ids,
+    )
+
+
 def seed_tenants(
     *, count: int, seed: int, now: datetime, on_rows: OnRows | None = None
 ) -> SeedResult:
@@ -319,10 +336,7 @@ def seed_customers(
     clock, pools = Timeline(now), pools_for(seed)
     with writing(on_rows=on_rows) as (writer, _):
         for index, tenant in enumerate(tenants):
-            last = scalar(
-                "SELECT coalesce(max(customer_number), 0) FROM core_customer WHERE tenant_id = %s",
-                [tenant.id],
-            )
+            last = last_customer_number(tenant.id)
             count = per_tenant or derive_rng(seed, "tenant-size", index).randint(
                 *TIERS[tenant.tier].customers
             )
@@ -370,11 +384,7 @@ def seed_orders(
         for tenant, catalog, expected_share, customers in customer_batches(tenants, clock):
             profile_mean = TIERS[tenant.tier].orders_per_customer
             mean = per_customer if per_customer is not None else profile_mean
-            placed = per_customer_numbers(
-                "SELECT customer_id, max(substring(order_number from '-(\\d+)$')::int) "
-                "FROM core_order WHERE customer_id = ANY(%s::uuid[]) GROUP BY customer_id",
-                [customer.id for customer in customers],
-            )
+            placed = last_order_sequences([customer.id for customer in customers])
             orders, items = [], []
             for customer in customers:
                 new_orders, new_items, _ = orders_for_customer(

@@ -31,7 +31,7 @@ from core.generation.rules import (
     plan_amount,
 )
 from core.loading import CopyWriter
-from core.seeding import stored_catalog
+from core.seeding import last_customer_number, last_order_sequences, stored_catalog
 
 Changes = Counter
 
@@ -104,11 +104,7 @@ def signup(world: World, rng: random.Random) -> Changes:
     if tenant is None:
         return changes
     ref = TenantRef(tenant[0], tenant[1], tenant[2], tenant[3].timestamp())
-    world.cursor.execute(
-        "SELECT coalesce(max(customer_number), 0) + 1 FROM core_customer WHERE tenant_id = %s",
-        [ref.id],
-    )
-    number = world.cursor.fetchone()[0]
+    number = last_customer_number(ref.id) + 1
     row = customer_rows(
         seed=world.seed,
         tenant=ref,
@@ -145,12 +141,7 @@ def place_order(world: World, rng: random.Random) -> Changes:
     catalog = world.catalog(customer.tenant_id)
     if not len(catalog):
         return changes
-    world.cursor.execute(
-        "SELECT coalesce(max(substring(order_number from '-(\\d+)$')::int), 0) + 1 "
-        "FROM core_order WHERE customer_id = %s",
-        [customer.id],
-    )
-    sequence = world.cursor.fetchone()[0]
+    sequence = last_order_sequences([customer.id]).get(customer.id, 0) + 1
     placed = world.now.timestamp()
     order, items = order_rows(
         rng=rng,
