@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import glob
 import hashlib
 import json
@@ -111,7 +112,7 @@ class LocalServer:
     def running_as_root(self) -> bool:
         return os.geteuid() == 0
 
-    @property
+    @functools.cached_property  # asks the OS once (a runuser probe), not on every path lookup
     def server_dir(self) -> Path:
         """The folder the server process owns: data directory and log.
 

@@ -115,12 +115,15 @@ def tenant_rows(
     return rows
 
 
-def product_price_cents(rng: random.Random, category: str) -> int:
-    median, sigma = PRICE_SHAPE[category]
-    dollars = median * math.exp(rng.gauss(0, sigma))
-    # Shop prices end in .99 (and stay inside the allowed range).
+def shop_price_cents(dollars: float) -> int:
+    """Shop prices end in .99 and stay inside the $5-$2,000 range."""
     cents = round(dollars) * 100 - 1
     return min(max(cents, MIN_PRICE_CENTS), MAX_PRICE_CENTS - 1)
+
+
+def product_price_cents(rng: random.Random, category: str) -> int:
+    median, sigma = PRICE_SHAPE[category]
+    return shop_price_cents(median * math.exp(rng.gauss(0, sigma)))
 
 
 def product_rows(*, seed: int, tenant: TenantRef, numbers: range, pools: Pools) -> list[ProductRow]:

@@ -29,6 +29,7 @@ import psycopg2.extras
 from core.replication import SCHEMA
 from core.replication.decoding import Change, Transaction, transactions, typed
 from core.replication.export import Table, read_schema
+from core.replication.setup import slot_plugin
 
 TIMESTAMP_COLUMN = "dms_commit_ts"
 STATE_FILE = ".cdc_state.json"
@@ -220,12 +221,6 @@ def write_state(output: Path, state: dict) -> None:
 # --- the slot -------------------------------------------------------------------------------
 
 
-def slot_exists(cursor, slot: str) -> str | None:
-    cursor.execute("SELECT plugin FROM pg_replication_slots WHERE slot_name = %s", [slot])
-    row = cursor.fetchone()
-    return row[0] if row else None
-
-
 def full_load(connection_params: dict, slot: str, layout: Layout) -> dict[str, int]:
     """Create `slot` and, from the snapshot it exports, write every core table's LOAD file:
     the full load and the changes then meet exactly, as they do in DMS."""
@@ -364,7 +359,7 @@ def start(
 ) -> tuple[Layout | None, dict[str, int] | None]:
     """Make sure the slot exists; with an output folder, write the full load on first use."""
     with connection.cursor() as cursor:
-        plugin = slot_exists(cursor, slot)
+        plugin = slot_plugin(cursor, slot)
         if plugin not in (None, "test_decoding"):
             raise CaptureError(f"slot {slot} uses {plugin}; cdc_tail reads test_decoding slots")
         layout = layouts(cursor, output, data_format) if output else None

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 import psycopg2
 
 from core.replication import SCHEMA, core_tables, quote_identifier
+from core.replication.export import read_schema
 
 PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
 # PostgreSQL major version -> the first AWS DMS engine version that supports it as a source.
@@ -341,44 +342,42 @@ def decoding_memory(cursor, context: Context) -> Check:
 
 
 def lob_columns(cursor, context: Context) -> list[Check]:
-    cursor.execute(
-        "SELECT table_name, column_name, data_type FROM information_schema.columns "
-        "WHERE table_schema = %s AND table_name = ANY(%s) "
-        "AND data_type IN ('json', 'jsonb', 'text', 'bytea', 'xml') ORDER BY 1, 2",
-        [SCHEMA, core_tables(cursor)],
-    )
+    """Every column DMS moves as a LOB (export's DMS type mapping decides), with its longest
+    value now."""
     checks = []
     limit = context.lob_max_kb * 1024
-    for table, column, kind in cursor.fetchall():
-        largest = one(
-            cursor,
-            f"SELECT coalesce(max(octet_length({quote_identifier(column)}::text)), 0) "
-            f"FROM {SCHEMA}.{quote_identifier(table)}",
-        )
-        value = (
-            f"{kind}, largest value now {pretty_bytes(largest)} "
-            f"(LobMaxSize {context.lob_max_kb} KB)"
-        )
-        if largest > limit:
+    for table in read_schema(cursor):
+        for column in table.columns:
+            if column.largest_bytes is None:
+                continue
+            name = f"LOB {table.name}.{column.name}"
+            value = (
+                f"{column.type}, largest value now {pretty_bytes(column.largest_bytes)} "
+                f"(LobMaxSize {context.lob_max_kb} KB)"
+            )
+            if column.largest_bytes <= limit:
+                checks.append(Check(name, PASS, value))
+                continue
             checks.append(
                 Check(
-                    f"LOB {table}.{column}",
+                    name,
                     FAIL,
                     value,
                     f"limited LOB mode would cut it: raise LobMaxSize to "
-                    f"{(largest + 1023) // 1024} KB (export_dms --lob-max-kb) or shrink the values",
+                    f"{(column.largest_bytes + 1023) // 1024} KB (export_dms --lob-max-kb) "
+                    "or shrink the values",
                 )
             )
-        else:
-            checks.append(Check(f"LOB {table}.{column}", PASS, value))
     return checks or [Check("LOB columns", PASS, "none")]
 
 
 def pretty_bytes(count: int) -> str:
-    size = float(count)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+    if count < 1024:
+        return f"{count} B"
+    size = count / 1024
+    for unit in ("KB", "MB"):
+        if size < 1024:
+            return f"{size:.1f} {unit}"
         size /= 1024
     return f"{size:.1f} GB"
 

@@ -10,10 +10,9 @@ import random
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
 from uuid import UUID
 
-from core.generation.catalog import Catalog, TenantRef
+from core.generation.catalog import Catalog, TenantRef, shop_price_cents
 from core.generation.clock import Timeline
 from core.generation.customers import CustomerRef, customer_rows, phone_number
 from core.generation.events import DEVICES, SESSION_SPAN, browsing_session, purchase_session
@@ -27,6 +26,7 @@ from core.generation.rules import (
     add_months,
     invoice_due_date,
     invoice_number,
+    money,
     order_number,
     plan_amount,
 )
@@ -228,8 +228,7 @@ def reprice(world: World, rng: random.Random) -> Changes:
     if row is None:
         return changes
     product_id, tenant_id, price = row
-    dollars = max(5, min(1999, round(float(price) * rng.uniform(0.9, 1.1))))
-    new_price = Decimal(dollars * 100 - 1).scaleb(-2) if dollars > 5 else Decimal("5.00")
+    new_price = money(shop_price_cents(float(price) * rng.uniform(0.9, 1.1)))
     world.execute(
         changes,
         "core_product",
