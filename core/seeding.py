@@ -16,6 +16,7 @@ from django.db import connection, transaction
 from core.generation.billing import (
     SubscriptionRef,
     invoices_for_subscription,
+    subscribes,
     subscription_for_customer,
 )
 from core.generation.catalog import (
@@ -151,7 +152,7 @@ def seed_everything(
                     expected_share=expected_share,
                     clock=clock,
                 )
-                if subscribes(seed, customer, profile.subscription_rate):
+                if subscribes(seed, customer.tenant_id, customer.number, profile.subscription_rate):
                     subscription, ref = subscription_for_customer(
                         seed=seed, customer=customer, tier=tenant.tier, clock=clock
                     )
@@ -162,10 +163,6 @@ def seed_everything(
             for table, rows in batch.items():
                 if table != "core_product":
                     sink.write(table, rows)
-
-
-def subscribes(seed: int, customer: CustomerRef, rate: float) -> bool:
-    return derive_rng(seed, "subscribes", customer.tenant_id, customer.number).random() < rate
 
 
 def seed_all(
@@ -265,7 +262,7 @@ def per_customer_numbers(sql: str, customer_ids: list[UUID]) -> dict[UUID, int]:
 
 
 def last_customer_number(tenant_id: UUID) -> int:
-    """Customer numbers only grow, so an erased customer's number is never reused."""
+    """The highest customer number in use (the next customer gets one more)."""
     return scalar(
         "SELECT coalesce(max(customer_number), 0) FROM core_customer WHERE tenant_id = %s",
         [tenant_id],
@@ -491,16 +488,18 @@ def seed_subscriptions(
                             seed=seed, customer=customer, tier=tenant.tier, clock=clock
                         )[0]
                         for customer in customers
-                        if customer.id not in subscribed and subscribes(seed, customer, share)
+                        if customer.id not in subscribed
+                        and subscribes(seed, customer.tenant_id, customer.number, share)
                     ],
                 )
     return SeedResult(seed, writer.counts, time.monotonic() - started)
 
 
 def stored_subscriptions(
-    after: UUID | None, batch: int = 2000
+    after: UUID | None, batch: int = 2000, ids: list[UUID] | None = None
 ) -> list[tuple[SubscriptionRef, set]]:
-    """Subscriptions (in id order, after `after`) with the period starts already invoiced."""
+    """Subscriptions (in id order, after `after`; or those of `ids`) with the period starts
+    already invoiced."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT s.id, s.tenant_id, s.customer_id, c.customer_number, s.monthly_amount, "
@@ -510,8 +509,9 @@ def stored_subscriptions(
             "       (SELECT coalesce(array_agg(i.period_start), '{}') FROM core_invoice i "
             "        WHERE i.subscription_id = s.id) "
             "FROM core_subscription s JOIN core_customer c ON c.id = s.customer_id "
-            "WHERE %s::uuid IS NULL OR s.id > %s ORDER BY s.id LIMIT %s",
-            [after, after, batch],
+            "WHERE (%s::uuid IS NULL OR s.id > %s) AND (%s::uuid[] IS NULL OR s.id = ANY(%s)) "
+            "ORDER BY s.id LIMIT %s",
+            [after, after, ids, ids, batch],
         )
         found = []
         for (

@@ -51,10 +51,25 @@ class Product:
     price_cents: int
 
 
+def product_sku(category: str, number: int) -> str:
+    """ELE-000042: the category, then the product's number in its tenant's catalogue."""
+    return f"{category[:3].upper()}-{number:06d}"
+
+
+def sku_number(sku: str) -> int:
+    return int(sku.rsplit("-", 1)[1])
+
+
 class Catalog:
-    """A tenant's products, with a long-tailed popularity: a few best-sellers, many slow movers."""
+    """A tenant's products, with a long-tailed popularity: a few best-sellers, many slow movers.
+
+    Popularity follows the product's number in the catalogue (the first products a shop lists
+    sell best), whatever order the products are given in, so a catalogue read back from the
+    database ranks its products exactly as the one the seeder generated.
+    """
 
     def __init__(self, products: list[Product]):
+        products = sorted(products, key=lambda product: sku_number(product.sku))
         self.products = products
         self.by_id = {product.id: product for product in products}
         self.by_category: dict[str, list[Product]] = {}
@@ -121,6 +136,11 @@ def shop_price_cents(dollars: float) -> int:
     return min(max(cents, MIN_PRICE_CENTS), MAX_PRICE_CENTS - 1)
 
 
+def repriced_cents(rng: random.Random, cents: int) -> int:
+    """A price change: up or down by at most a tenth, still a shop price."""
+    return shop_price_cents(cents / 100 * rng.uniform(0.9, 1.1))
+
+
 def product_price_cents(rng: random.Random, category: str) -> int:
     median, sigma = PRICE_SHAPE[category]
     return shop_price_cents(median * math.exp(rng.gauss(0, sigma)))
@@ -143,7 +163,7 @@ def product_rows(*, seed: int, tenant: TenantRef, numbers: range, pools: Pools) 
                 created_at=created,
                 updated_at=created,
                 tenant_id=tenant.id,
-                sku=f"{category[:3].upper()}-{number:06d}",
+                sku=product_sku(category, number),
                 name=f"{brand} {pick(rng, adjectives)} {pick(rng, nouns)}",
                 category=category,
                 brand=brand,

@@ -37,27 +37,65 @@ class Purchase:
     total: str
 
 
-def order_status(rng: random.Random, age_days: float) -> str:
-    """Recent orders are still pending or processing; old ones are nearly all settled.
+# Where an order ends up, whatever its age: most are completed, some cancelled, and a few stay
+# pending (a bank transfer never made) or processing (back-ordered) for good. The shares are of
+# the settled orders; with recent orders still in flight the whole window comes to about
+# 80% completed, 10% processing, 5% pending and 5% cancelled.
+SETTLED_STATUS_SHARES = (
+    ("pending", 0.038),
+    ("processing", 0.078),
+    ("cancelled", 0.052),
+    ("completed", 0.832),
+)
+# How long an order that moves on waits in each step: payment clears, then it ships.
+PENDING_FOR = 6 * HOUR
+PROCESSING_FOR = DAY
+# Chance by age that an order which will move on has not yet: (pending, processing).
+IN_FLIGHT_BY_AGE = ((1, 0.45, 0.35), (3, 0.15, 0.45), (14, 0.06, 0.2))
 
-    Overall about 80% completed, 10% processing, 5% pending, 5% cancelled over the window.
+
+def settled_fraction(order_id: UUID) -> float:
+    """The order's place in [0, 1) on the settled-status scale: the top 32 bits of its id, which
+    are uniformly random. Derived from the id alone, so the seeder and the live simulator (and
+    SQL, in `settled_status_sql`) agree on every order without storing anything."""
+    return (order_id.int >> 96) / 2**32
+
+
+def settled_status(order_id: UUID) -> str:
+    fraction, bound = settled_fraction(order_id), 0.0
+    for status, share in SETTLED_STATUS_SHARES:
+        bound += share
+        if fraction < bound:
+            return status
+    return SETTLED_STATUS_SHARES[-1][0]
+
+
+def settled_status_sql(column: str = "id") -> str:
+    """`settled_status` of a uuid column as a SQL expression."""
+    top_bits = f"('x' || left(replace({column}::text, '-', ''), 8))::bit(32)::bigint"
+    fraction = f"({top_bits} / 4294967296.0)"
+    cases, bound = [], 0.0
+    for status, share in SETTLED_STATUS_SHARES[:-1]:
+        bound += share
+        cases.append(f"WHEN {fraction} < {bound!r} THEN '{status}'")
+    return f"(CASE {' '.join(cases)} ELSE '{SETTLED_STATUS_SHARES[-1][0]}' END)"
+
+
+def order_status(rng: random.Random, age_days: float, settled: str) -> str:
+    """How far an order of this age has got: an order that stays pending or processing is so
+    from the start; others are in flight for a while (recent ones far more often), then settle.
     """
-    if age_days < 1:
-        pending, processing, cancelled = 0.45, 0.35, 0.03
-    elif age_days < 3:
-        pending, processing, cancelled = 0.15, 0.45, 0.04
-    elif age_days < 14:
-        pending, processing, cancelled = 0.06, 0.2, 0.05
-    else:
-        pending, processing, cancelled = 0.038, 0.078, 0.052
+    if settled in ("pending", "processing"):
+        return settled
     draw = rng.random()
-    if draw < pending:
-        return "pending"
-    if draw < pending + processing:
-        return "processing"
-    if draw < pending + processing + cancelled:
-        return "cancelled"
-    return "completed"
+    for days, pending, processing in IN_FLIGHT_BY_AGE:
+        if age_days < days:
+            if draw < pending:
+                return "pending"
+            if draw < pending + processing:
+                return "processing"
+            break
+    return settled
 
 
 def orders_for_customer(
@@ -142,7 +180,7 @@ def order_rows(
     promotion = rng.choice(PROMOTION_PERCENTS) if rng.random() < PROMOTION_RATE else 0
     amounts = order_amounts([int(item.line_total * 100) for item in items], promotion)
     age = now - placed_at
-    status = order_status(rng, age / DAY)
+    status = order_status(rng, age / DAY, settled_status(order_id))
     completed_at = cancelled_at = None
     changed: datetime = placed
     if status == "completed":
