@@ -20,7 +20,13 @@ def parse_now(value: str | None) -> datetime:
         raise CommandError(
             f"--now {value!r} is not an ISO date-time: use e.g. 2026-01-31 or 2026-01-31T12:00:00Z"
         ) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    if moment > datetime.now(UTC):
+        raise CommandError(
+            f"--now {value!r} is in the future: history must end at or before the real time now "
+            "(the live simulator carries it on from there)"
+        )
+    return moment
 
 
 def non_negative_int(value: str) -> int:
@@ -76,9 +82,9 @@ class SeedCommand(BaseCommand):
         finally:
             for bar in bars.values():
                 bar.close()
-        self.report(result, verbosity)
+        self.report(result, moment, verbosity)
 
-    def report(self, result: SeedResult, verbosity: int) -> None:
+    def report(self, result: SeedResult, now: datetime, verbosity: int) -> None:
         if verbosity < 1:
             return
         for table, count in result.deleted.items():
@@ -88,7 +94,8 @@ class SeedCommand(BaseCommand):
             if count or verbosity >= 2:
                 self.stdout.write(f"{table:<18} {count:>10,} rows")
         rate = result.rows / result.seconds if result.seconds else 0.0
+        stamp = now.isoformat().replace("+00:00", "Z")
         self.stdout.write(
             f"{result.rows:,} rows in {result.seconds:.1f}s ({rate:,.0f} rows/s); "
-            f"seed {result.seed} (repeat with --seed {result.seed})"
+            f"seed {result.seed}, now {stamp} (repeat with --seed {result.seed} --now {stamp})"
         )
