@@ -1,10 +1,13 @@
-.PHONY: up test db db-stop db-status serve lint format bench bench-simulate clean-db
+.PHONY: up test test-quick db db-stop db-status serve lint format bench bench-simulate clean-db
 
 up:          ## the main job: venv, local PostgreSQL, migrate, seed (SCALE=small), admin login
 	bin/up
 
 test:        ## the whole test suite against a throwaway PostgreSQL
 	bin/test
+
+test-quick:  ## the suite without the few slowest end-to-end tests (marked slow)
+	bin/test -m "not slow"
 
 db:          ## start the project-local PostgreSQL (no-op if running)
 	bin/bootstrap && .venv/bin/python -m lakehouse.localdb start
@@ -27,8 +30,8 @@ format:      ## ruff fix and format
 bench:       ## seeding benchmark into throwaway databases (SCALES="small medium large")
 	bin/bootstrap && .venv/bin/python -m lakehouse.localdb run --ephemeral -- .venv/bin/python bench/seed_bench.py $(SCALES)
 
-bench-simulate: ## simulator throughput and commit latency on a throwaway server (ACTIONS=20000)
-	bin/bootstrap && .venv/bin/python -m lakehouse.localdb run --ephemeral -- .venv/bin/python bench/simulate_bench.py $(ACTIONS)
+bench-simulate: ## simulator throughput and latency for 1, 2, 4 workers (ACTIONS=20000 WORKERS="1 2 4")
+	bin/bootstrap && .venv/bin/python -m lakehouse.localdb run --ephemeral -- .venv/bin/python bench/simulate_bench.py $(ACTIONS) --workers "$(or $(WORKERS),1 2 4)"
 
 clean-db:    ## stop the local PostgreSQL and delete its data
 	.venv/bin/python -m lakehouse.localdb destroy

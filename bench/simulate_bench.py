@@ -1,16 +1,19 @@
-"""Simulator benchmark: unthrottled `simulate` on a freshly seeded database.
+"""Simulator benchmark: unthrottled `simulate` with 1, 2 and 4 workers, each from the same freshly
+seeded `medium` data.
 
-    make bench-simulate                 # 20,000 actions on the medium scale
-    make bench-simulate ACTIONS=50000
+    make bench-simulate                          # 20,000 actions per worker count
+    make bench-simulate ACTIONS=50000 WORKERS="1 2 4 8"
 
-Prints actions/s, row changes/s (inserts + updates + deletes, each a change DMS would carry)
-and the commit latency of one business action, p50 and p99.
+Prints, per worker count, actions/s, row changes/s (inserts + updates + deletes, each a change
+DMS would carry), the commit latency of one business action (p50, p99) and the conflicts that
+were retried.
 """
 
+import argparse
 import os
 import platform
 import sys
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -19,7 +22,11 @@ os.environ.setdefault("SECRET_KEY", "benchmark-only-" + "x" * 40)
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lakehouse.settings")
 
 
-def main(actions: int) -> None:
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("actions", nargs="?", type=int, default=20_000)
+    parser.add_argument("--workers", default="1 2 4", help="worker counts, e.g. '1 2 4'")
+    args = parser.parse_args()
     if not os.environ.get("DATABASE_URL"):
         sys.exit(
             "error: run through `make bench-simulate` (it sets DATABASE_URL to a throwaway server)"
@@ -32,30 +39,32 @@ def main(actions: int) -> None:
     from core.simulation.runner import simulate
 
     call_command("migrate", verbosity=0)
-    seeded = seed_all(
-        scale="medium", seed=2026, now=datetime.fromisoformat("2026-11-01T00:00:00+00:00")
+    # History ending a month ago, so that simulated time has room to run.
+    now = (datetime.now(UTC) - timedelta(days=30)).replace(microsecond=0)
+    print(
+        f"machine: {os.cpu_count()} cores, {platform.machine()}, Python "
+        f"{platform.python_version()}; {args.actions:,} actions per run on a fresh `medium`"
     )
     print(
-        f"machine: {os.cpu_count()} cores, {platform.machine()}, "
-        f"Python {platform.python_version()}; data: medium scale, {seeded.rows:,} rows"
+        f"{'workers':>7} {'actions/s':>10} {'row changes/s':>14} {'p50 ms':>7} {'p99 ms':>7}  "
+        "inserts / updates / deletes, conflicts retried"
     )
-    result = simulate(seed=1, rate=0, count=actions)
-    seconds = result.seconds
-    per_op = {
-        op: sum(rows for (_, kind), rows in result.changes.items() if kind == op)
-        for op in ("insert", "update", "delete")
-    }
-    print(
-        f"{actions:,} actions in {seconds:.1f}s: {actions / seconds:,.0f} actions/s, "
-        f"{result.row_changes / seconds:,.0f} row changes/s "
-        f"({per_op['insert']:,} inserts, {per_op['update']:,} updates, "
-        f"{per_op['delete']:,} deletes)"
-    )
-    print(
-        f"commit latency per action: p50 {result.latency_ms(0.5):.2f} ms, "
-        f"p99 {result.latency_ms(0.99):.2f} ms"
-    )
+    for workers in [int(count) for count in args.workers.split()]:
+        seed_all(scale="medium", seed=2026, now=now, clean=True)
+        result = simulate(seed=1, rate=0, count=args.actions, workers=workers)
+        seconds = result.seconds
+        per_op = {
+            op: sum(rows for (_, kind), rows in result.changes.items() if kind == op)
+            for op in ("insert", "update", "delete")
+        }
+        actions = sum(result.actions.values())
+        print(
+            f"{workers:>7} {actions / seconds:>10,.0f} {result.row_changes / seconds:>14,.0f} "
+            f"{result.latency_ms(0.5):>7.2f} {result.latency_ms(0.99):>7.2f}  "
+            f"{per_op['insert']:,} / {per_op['update']:,} / {per_op['delete']:,}, "
+            f"{result.retries:,}"
+        )
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 20_000)
+    main()

@@ -225,6 +225,12 @@ class Order(TimestampedModel):
             models.Index(fields=["tenant", "created_at"], name="order_tenant_created_idx"),
             models.Index(fields=["tenant", "status"], name="order_tenant_status_idx"),
             models.Index(fields=["customer", "created_at"], name="order_customer_created_idx"),
+            # Partial: only orders still moving; the simulator takes the oldest due from here.
+            models.Index(
+                fields=["created_at"],
+                name="order_in_flight_idx",
+                condition=Q(status__in=["pending", "processing"]),
+            ),
         ]
         constraints = [
             models.UniqueConstraint(fields=["tenant", "id"], name="order_tenant_key"),

@@ -1,6 +1,8 @@
 """Helpers for tests that read a seeded database with SQL."""
 
 import os
+import subprocess
+from pathlib import Path
 
 from django.db import connection
 
@@ -48,3 +50,75 @@ def subprocess_environment() -> dict[str, str]:
         ),
         "DJANGO_ENV_FILE": "/nonexistent",
     }
+
+
+def restart_server() -> None:
+    """`pg_ctl restart -m fast` of the server the tests use (the throwaway one `bin/test`
+    starts): every connection is cut, as in a real restart."""
+    from lakehouse.localdb import SERVICE_USER, find_pg_bin
+
+    data_dir = Path(value("SHOW data_directory"))
+    command = [
+        str(find_pg_bin() / "pg_ctl"),
+        "restart",
+        "-m",
+        "fast",
+        "-w",
+        "-D",
+        str(data_dir),
+        "-l",
+        str(data_dir.parent / "server.log"),
+    ]
+    if os.geteuid() == 0:
+        command = ["runuser", "-u", SERVICE_USER, "--", *command]
+    connection.close()
+    subprocess.run(command, cwd="/", check=True, capture_output=True, timeout=60)
+
+
+def invariant_violations(end, *, one_writer: bool = True) -> dict[str, int]:
+    """Rows breaking a rule the seeder and the simulator must both keep, per rule; all zero in a
+    healthy shop. `end` is the newest simulated moment.
+
+    With several writers (`one_writer=False`) an order may commit at the old price while a price
+    change stamped earlier by another writer's clock waits for it: business time and commit
+    order disagree, as they do in any real shop (and as a CDC pipeline must handle), so the
+    price-of-the-day rule is left out there.
+    """
+    checks = {
+        "orders not adding up": ORDERS_NOT_ADDING_UP,
+        "orders without items": "SELECT count(*) FROM core_order o WHERE NOT EXISTS "
+        "(SELECT 1 FROM core_orderitem i WHERE i.order_id = o.id)",
+        "orders without one purchase event": "SELECT count(*) FROM core_order o WHERE "
+        "(SELECT count(*) FROM core_event e WHERE e.order_id = o.id) <> 1",
+        "purchase events off their order": "SELECT count(*) FROM core_event e JOIN core_order o "
+        "ON o.id = e.order_id WHERE e.customer_id <> o.customer_id OR e.created_at <> o.created_at",
+        "amounts off their plan": "SELECT count(*) FROM core_subscription WHERE monthly_amount <> "
+        "CASE plan WHEN 'basic' THEN 9.99 WHEN 'pro' THEN 29.99 WHEN 'premium' THEN 99.99 "
+        "ELSE 299.99 END",
+        "invoices off their amount range": "SELECT count(*) FROM core_invoice WHERE amount NOT IN "
+        "(9.99, 29.99, 99.99, 299.99)",
+        "overdue before their due date": (
+            "SELECT count(*) FROM core_invoice WHERE status = 'overdue' AND due_date >= %s",
+            [end.date()],
+        ),
+        "sessions of several customers": "SELECT count(*) FROM (SELECT session_id FROM core_event "
+        "GROUP BY 1 HAVING count(DISTINCT customer_id) > 1) x",
+        "sessions longer than three hours": "SELECT count(*) FROM (SELECT session_id FROM "
+        "core_event GROUP BY 1 HAVING max(created_at) - min(created_at) > interval '3 hours') x",
+    }
+    if one_writer:
+        checks["items not at the price of their day"] = (
+            "SELECT count(*) FROM core_orderitem i JOIN core_order o ON o.id = i.order_id "
+            "JOIN core_product p ON p.id = i.product_id "
+            "WHERE i.unit_price <> p.price AND o.created_at > p.updated_at"
+        )
+    for table in TABLE_ROWS:
+        checks[f"{table} from the future"] = (
+            f"SELECT count(*) FROM {table} WHERE created_at > %s OR updated_at > %s",
+            [end, end],
+        )
+    found = {}
+    for name, check in checks.items():
+        sql, params = check if isinstance(check, tuple) else (check, [])
+        found[name] = value(sql, params)
+    return {name: count for name, count in found.items() if count}

@@ -1,20 +1,22 @@
+import secrets
 import signal
 import sys
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from core.simulation.runner import SimulationResult, simulate
+from core.simulation.runner import SimulationError, SimulationResult, simulate
 
 
 class Command(BaseCommand):
     help = (
-        "Keep the shop running: sign-ups, browsing sessions, orders (order, items and purchase "
-        "events in one transaction) moving from pending to completed or cancelled, profile "
-        "edits, price and stock changes, trials converting or lapsing, plan changes and "
-        "cancellations, monthly invoices raised and paid, erasure requests and pruning of old "
-        "abandoned carts. One business action per transaction. Ctrl-C or SIGTERM finishes the "
-        "current transaction and prints the totals."
+        "Keep the shop running: sign-ups (some taking out a subscription), browsing sessions, "
+        "orders (order, items and purchase events in one transaction) that move on to "
+        "processing, completed or cancelled as their time comes, profile edits, price and stock "
+        "changes, trials ending, monthly renewals with their invoices, invoices sent, paid or "
+        "going overdue, erasure requests and pruning of old abandoned carts. One business action "
+        "per transaction; --workers runs several at once. Ctrl-C or SIGTERM finishes the "
+        "current transactions and prints the totals."
     )
 
     def add_arguments(self, parser):
@@ -22,22 +24,33 @@ class Command(BaseCommand):
             "--rate",
             type=float,
             default=5.0,
-            help="actions per second (default 5; 0 = as fast as possible)",
+            help="actions per second in all (default 5; 0 = as fast as possible)",
         )
         parser.add_argument("--count", type=int, help="stop after this many actions")
         parser.add_argument("--duration", type=float, help="stop after this many seconds")
         parser.add_argument(
-            "--seed", type=int, default=0, help="same seed, count and data: same changes"
+            "--seed",
+            type=int,
+            help="random seed (default: a random one, printed); the same seed and --count on "
+            "the same data, unthrottled with one worker, make the same changes",
         )
         parser.add_argument("--tenant", help="focus on one tenant (slug or id)")
         parser.add_argument(
             "--speedup",
             type=float,
             default=1.0,
-            help="simulated time runs this many times faster than wall time",
+            help="simulated time runs this many times faster than wall time (never past now)",
+        )
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=1,
+            help="processes running actions at once, each on its own connection (default 1)",
         )
 
-    def handle(self, *args, rate, count, duration, seed, tenant, speedup, verbosity, **options):
+    def handle(
+        self, *args, rate, count, duration, seed, tenant, speedup, workers, verbosity, **options
+    ):
         if rate < 0:
             raise CommandError("--rate must be 0 (as fast as possible) or more")
         if count is not None and count < 1:
@@ -46,13 +59,16 @@ class Command(BaseCommand):
             raise CommandError("--duration must be a positive number of seconds")
         if speedup <= 0:
             raise CommandError("--speedup must be positive")
+        if not 1 <= workers <= 64:
+            raise CommandError("--workers must be between 1 and 64")
+        seed = secrets.randbelow(2**31) if seed is None else seed
         tenant_id = self.tenant_id(tenant) if tenant else None
         stopping = []
         previous = {
             sig: signal.signal(sig, lambda *_: stopping.append(True))
             for sig in (signal.SIGINT, signal.SIGTERM)
         }
-        live = verbosity >= 1 and sys.stderr.isatty()
+        self.live = verbosity >= 1 and sys.stderr.isatty()
         try:
             result = simulate(
                 seed=seed,
@@ -61,16 +77,20 @@ class Command(BaseCommand):
                 duration=duration,
                 speedup=speedup,
                 tenant_id=tenant_id,
+                workers=workers,
                 should_stop=lambda: bool(stopping),
-                on_progress=self.progress if live else None,
+                on_progress=self.progress if self.live else None,
+                on_fault=self.fault if verbosity >= 1 else None,
             )
+        except SimulationError as error:
+            raise CommandError(str(error)) from None
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-        if live:
+        if self.live:
             self.stderr.write("")
         if verbosity >= 1:
-            self.report(result)
+            self.report(result, seed, count, rate, workers)
 
     def tenant_id(self, tenant: str):
         with connection.cursor() as cursor:
@@ -82,8 +102,11 @@ class Command(BaseCommand):
             raise CommandError(f"no tenant {tenant!r}: give a slug or id from core_tenant")
         return row[0]
 
+    def fault(self, line: str) -> None:
+        self.stderr.write(("\n" if self.live else "") + line)
+
     def progress(self, result: SimulationResult) -> None:
-        rate = sum(result.actions.values()) / result.seconds
+        rate = sum(result.actions.values()) / (result.seconds or 1e-9)
         per_op = {
             op: sum(n for (_, o), n in result.changes.items() if o == op)
             for op in ("insert", "update", "delete")
@@ -94,15 +117,30 @@ class Command(BaseCommand):
             ending="",
         )
 
-    def report(self, result: SimulationResult) -> None:
+    def report(
+        self, result: SimulationResult, seed: int, count: int | None, rate: float, workers: int
+    ) -> None:
         actions = sum(result.actions.values())
         for (table, op), rows in sorted(result.changes.items()):
             self.stdout.write(f"{table:<18} {op:<7} {rows:>9,}")
         seconds = result.seconds or 1e-9
         p50, p99 = result.latency_ms(0.5), result.latency_ms(0.99)
+        until = result.simulated_until
         self.stdout.write(
             f"{actions:,} actions, {result.row_changes:,} row changes in {result.seconds:.1f}s "
             f"({actions / seconds:,.1f} actions/s, {result.row_changes / seconds:,.0f} "
             f"row changes/s); commit latency p50 {p50:.1f} ms, p99 {p99:.1f} ms; "
-            f"simulated time now {result.simulated_until:%Y-%m-%d %H:%M:%S}"
+            f"simulated time now {until:%Y-%m-%d %H:%M:%S}"
+            if until
+            else f"{actions:,} actions"
+        )
+        if result.retries or result.abandoned or result.reconnects:
+            self.stdout.write(
+                f"{result.retries:,} actions tried again after a conflict, "
+                f"{result.abandoned:,} given up, {result.reconnects:,} reconnections"
+            )
+        repeat = f"--seed {seed}" + (f" --count {count} --rate 0" if count and not rate else "")
+        note = "" if workers == 1 else " (with --workers 1)"
+        self.stdout.write(
+            f"seed {seed}: on the same starting data, {repeat}{note} repeats this run"
         )
