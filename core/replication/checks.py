@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 import psycopg2
 
 from core.replication import SCHEMA, core_tables, quote_identifier
-from core.replication.export import read_schema
+from core.replication.schema import read_schema
 
 PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
 # PostgreSQL major version -> the first AWS DMS engine version that supports it as a source.
@@ -225,6 +225,8 @@ def primary_keys(cursor, context: Context) -> Check:
 
 
 def replica_identities(cursor, context: Context) -> Check:
+    """`nothing` loses UPDATEs and DELETEs; a table with LOB columns but without FULL loses the
+    large values an UPDATE leaves unchanged (not in the WAL: DMS writes NULL over them)."""
     cursor.execute(
         "SELECT c.relname, c.relreplident FROM pg_class c JOIN pg_namespace n "
         "ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = ANY(%s) ORDER BY 1",
@@ -240,6 +242,20 @@ def replica_identities(cursor, context: Context) -> Check:
             FAIL,
             value,
             " ".join(f"ALTER TABLE {table} REPLICA IDENTITY DEFAULT;" for table in nothing),
+        )
+    lob_tables = {
+        table.name for table in read_schema(cursor, measure_lobs=False) if table.lob_columns
+    }
+    partial = [table for table in sorted(lob_tables) if identities.get(table) != "full"]
+    if partial:
+        return Check(
+            "replica identity",
+            WARN,
+            value,
+            f"{', '.join(partial)} have LOB columns: an UPDATE that leaves a large value unchanged "
+            "does not log it, and it arrives as NULL; `manage.py setup_replication` (or "
+            + " ".join(f"ALTER TABLE {table} REPLICA IDENTITY FULL;" for table in partial)
+            + ") logs the whole old row",
         )
     return Check("replica identity", PASS, value)
 

@@ -3,105 +3,14 @@ with the type DMS gives each column, all read from the live database."""
 
 import json
 import math
-import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
-from core.replication import DEFAULT_PUBLICATION, SCHEMA, TABLE_PREFIX, core_tables
+from core.replication import DEFAULT_PUBLICATION, SCHEMA, TABLE_PREFIX
+from core.replication.schema import Table, read_schema
+from core.replication.target import CHANGE_SEQUENCE_COLUMN, S3Target
 
-# PostgreSQL type (as format_type prints it, without its modifier) -> AWS DMS type.
-DMS_TYPES = {
-    "uuid": "STRING",
-    "boolean": "BOOLEAN",  # with the endpoint's map_boolean_as_boolean (else STRING(5))
-    "smallint": "INT2",
-    "integer": "INT4",
-    "bigint": "INT8",
-    "real": "REAL4",
-    "double precision": "REAL8",
-    "date": "DATE",
-    "time without time zone": "TIME",
-    "timestamp without time zone": "DATETIME",
-    "timestamp with time zone": "DATETIME",
-    "json": "NCLOB",
-    "jsonb": "NCLOB",
-    "text": "NCLOB",
-    "xml": "NCLOB",
-    "bytea": "BLOB",
-}
-LOB_DMS_TYPES = {"NCLOB", "CLOB", "BLOB"}
 MIN_LOB_MAX_KB = 32
-
-
-def dms_type(postgres_type: str) -> str:
-    """The DMS type of a PostgreSQL column type, e.g. numeric(12,2) -> NUMERIC(12,2)."""
-    match = re.fullmatch(r"numeric\((\d+),(\d+)\)", postgres_type)
-    if match:
-        precision, scale = map(int, match.groups())
-        return f"NUMERIC({precision},{scale})" if precision <= 38 else "STRING"
-    match = re.fullmatch(r"character(?: varying)?\((\d+)\)", postgres_type)
-    if match:
-        return f"WSTRING({match.group(1)})"
-    if postgres_type == "character varying":
-        return "NCLOB"  # unbounded varchar travels as a LOB, like text
-    return DMS_TYPES.get(postgres_type, "STRING")
-
-
-@dataclass
-class Column:
-    name: str
-    type: str
-    nullable: bool
-    dms_type: str
-    largest_bytes: int | None = None  # LOB columns only: the longest value stored now
-
-
-@dataclass
-class Table:
-    name: str
-    columns: list[Column]
-    primary_key: list[str]
-    indexes: list[dict] = field(default_factory=list)
-
-
-def read_schema(cursor, *, measure_lobs: bool = True) -> list[Table]:
-    """Every core table as the catalog describes it; `measure_lobs` also finds the longest
-    value of each LOB column (a scan of the table)."""
-    tables = []
-    for name in core_tables(cursor):
-        cursor.execute(
-            "SELECT a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull "
-            "FROM pg_attribute a WHERE a.attrelid = %s::regclass AND a.attnum > 0 "
-            "AND NOT a.attisdropped ORDER BY a.attnum",
-            [f"{SCHEMA}.{name}"],
-        )
-        columns = [
-            Column(n, kind, nullable, dms_type(kind)) for n, kind, nullable in cursor.fetchall()
-        ]
-        for column in columns:
-            if measure_lobs and column.dms_type in LOB_DMS_TYPES:
-                cursor.execute(
-                    f'SELECT coalesce(max(octet_length("{column.name}"::text)), 0) '
-                    f"FROM {SCHEMA}.{name}"
-                )
-                column.largest_bytes = cursor.fetchone()[0]
-        cursor.execute(
-            "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
-            "AND a.attnum = ANY(i.indkey) WHERE i.indrelid = %s::regclass AND i.indisprimary "
-            "ORDER BY array_position(i.indkey, a.attnum)",
-            [f"{SCHEMA}.{name}"],
-        )
-        primary_key = [column for (column,) in cursor.fetchall()]
-        cursor.execute(
-            "SELECT c.relname, pg_get_indexdef(i.indexrelid), i.indisunique FROM pg_index i "
-            "JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = %s::regclass ORDER BY 1",
-            [f"{SCHEMA}.{name}"],
-        )
-        indexes = [
-            {"name": index, "definition": definition, "unique": unique}
-            for index, definition, unique in cursor.fetchall()
-        ]
-        tables.append(Table(name, columns, primary_key, indexes))
-    return tables
 
 
 def lob_max_kb(tables: list[Table], floor_kb: int = MIN_LOB_MAX_KB) -> int:
@@ -144,6 +53,19 @@ def table_mappings(
             **extra,
         }
 
+    # Every row gets DMS's change sequence, which orders changes within and across
+    # transactions: what a MERGE needs to keep the last change per key (cdc_tail writes it too).
+    rules.append(
+        transformation(
+            "add-change-sequence",
+            "column",
+            {"schema-name": SCHEMA, "table-name": tables},
+            "add-column",
+            value=CHANGE_SEQUENCE_COLUMN,
+            expression="$AR_H_CHANGE_SEQ",
+            **{"data-type": {"type": "string", "length": 50}},
+        )
+    )
     if target_schema:
         rules.append(
             transformation(
@@ -190,13 +112,27 @@ def task_settings(*, lob_max: int) -> dict:
     }
 
 
-def terraform(*, slot: str | None, lob_max: int, publication: str = DEFAULT_PUBLICATION) -> str:
+def hcl_arguments(arguments: dict, indent: str = "  ") -> str:
+    width = max(len(name) for name in arguments)
+    return "\n".join(
+        f"{indent}{name:<{width}} = {json.dumps(value)}" for name, value in arguments.items()
+    )
+
+
+def terraform(
+    *,
+    slot: str | None,
+    lob_max: int,
+    target: S3Target,
+    publication: str = DEFAULT_PUBLICATION,
+) -> str:
     """An HCL snippet: PostgreSQL source, S3 target (Parquet for Athena/Glue) and the task.
 
     Without `slot`, DMS creates and names its own slot; with it, DMS uses that existing slot
     (create it with `setup_replication --slot NAME --plugin test_decoding`).
     """
     slot_line = f'    slot_name              = "{slot}"\n' if slot else ""
+    s3_arguments = hcl_arguments(target.terraform_arguments())
     return f"""# Generated by `manage.py export_dms`: the DMS pipeline from this database to S3.
 # Secrets stay out of this file: the password is read from AWS Secrets Manager.
 
@@ -274,17 +210,9 @@ resource "aws_dms_s3_endpoint" "target" {{
   bucket_name                      = var.s3_bucket
   bucket_folder                    = var.s3_folder
   service_access_role_arn          = var.s3_access_role_arn
-  data_format                      = "parquet"
-  parquet_version                  = "parquet-2-0"
-  compression_type                 = "GZIP"
-  include_op_for_full_load         = true
-  timestamp_column_name            = "dms_commit_ts"
-  parquet_timestamp_in_millisecond = true
-  date_partition_enabled           = true
-  date_partition_sequence          = "YYYYMMDD"
-  date_partition_delimiter         = "SLASH"
-  cdc_max_batch_interval           = 60
-  cdc_min_file_size                = 32000
+
+  # From core/replication/target.py: the same settings cdc_tail writes its files by.
+{s3_arguments}
 }}
 
 resource "aws_dms_replication_task" "cdc" {{
@@ -345,7 +273,9 @@ def export_dms(
     target_schema: str | None = None,
     strip_prefix: bool = False,
     exclude_columns: list[tuple[str, str]] = (),
+    target: S3Target | None = None,
 ) -> dict[str, Path]:
+    target = target or S3Target()
     tables = read_schema(cursor)
     known = {(table.name, column.name) for table in tables for column in table.columns}
     unknown = [f"{t}.{c}" for t, c in exclude_columns if (t, c) not in known]
@@ -363,7 +293,8 @@ def export_dms(
             indent=2,
         ),
         "task-settings.json": json.dumps(task_settings(lob_max=lob_max), indent=2),
-        "dms.tf": terraform(slot=slot, lob_max=lob_max),
+        "s3-settings.json": json.dumps(target.s3_settings(), indent=2),
+        "dms.tf": terraform(slot=slot, lob_max=lob_max, target=target),
         "schema.json": json.dumps(
             {"lob_max_kb": lob_max, "tables": [asdict(table) for table in tables]}, indent=2
         ),

@@ -9,7 +9,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from core.replication.export import dms_type
+from core.replication.schema import dms_type
+from core.replication.target import S3Target
 from tests.factories import EventFactory
 
 pytestmark = pytest.mark.django_db
@@ -63,6 +64,7 @@ def test_all_files_are_written(tmp_path):
     assert set(export(tmp_path)) == {
         "table-mappings.json",
         "task-settings.json",
+        "s3-settings.json",
         "dms.tf",
         "schema.json",
         "schema.md",
@@ -92,6 +94,7 @@ def test_transformation_rules_follow_the_options(tmp_path):
     rules = json.loads(files["table-mappings.json"].read_text())["rules"]
     actions = {(rule["rule-target"], rule["rule-action"]) for rule in rules[1:]}
     assert actions == {
+        ("column", "add-column"),
         ("schema", "rename"),
         ("table", "remove-prefix"),
         ("column", "remove-column"),
@@ -118,6 +121,21 @@ def test_terraform_parses_and_configures_the_pipeline(tmp_path):
     assert target["timestamp_column_name"]
     assert target["date_partition_enabled"] is True
     assert target["parquet_timestamp_in_millisecond"] is True
+    # The endpoint says exactly what the one S3 target description (cdc_tail's) says.
+    described = S3Target().terraform_arguments()
+    written = {  # python-hcl2 leaves escapes in strings as written; HCL's are JSON's
+        name: json.loads(f'"{target[name]}"') if isinstance(target[name], str) else target[name]
+        for name in described
+    }
+    assert written == described
+    sequence = next(
+        rule
+        for rule in json.loads(export(tmp_path)["table-mappings.json"].read_text())["rules"]
+        if rule["rule-action"] == "add-column"
+    )
+    assert sequence["expression"] == "$AR_H_CHANGE_SEQ"
+    assert sequence["value"] == "ar_h_change_seq"
+    assert json.loads((tmp_path / "s3-settings.json").read_text()) == S3Target().s3_settings()
     task = found["aws_dms_replication_task.cdc"]
     assert task["migration_type"] == "full-load-and-cdc"
     assert "table-mappings.json" in task["table_mappings"]
