@@ -1,20 +1,33 @@
-"""test_decoding's text output, parsed into transactions of typed changes.
+"""test_decoding's output, parsed into changes whose values stay the text PostgreSQL printed.
 
 A change line looks like
     table public.core_order: UPDATE: id[uuid]:'…' total[numeric]:12.50 cancelled_at[…]:null
-and a transaction ends with `COMMIT <xid> (at <timestamp>)` when `include-timestamp` is on.
+With REPLICA IDENTITY FULL an UPDATE or DELETE also carries the old row:
+    table public.core_event: UPDATE: old-key: id[uuid]:'…' … new-tuple: id[uuid]:'…' …
+A large (TOASTed) value that an UPDATE left unchanged is printed as `unchanged-toast-datum`
+in the new tuple: it is not in the WAL, only in the old row when the table logs it in full.
 """
 
-import json
 import re
-import uuid
-from dataclasses import dataclass, field
-from datetime import date, datetime
-from decimal import Decimal
+from dataclasses import dataclass
 
 CHANGE = re.compile(r"table (?P<schema>[^.]+)\.(?P<table>[^:]+): (?P<op>INSERT|UPDATE|DELETE): ")
+# One column, or the marker between the old and the new row. Groups: marker, name, the quoted
+# value with its quotes (so that '' is an empty string, not "no quoted value"), the bare value.
+COLUMN = re.compile(r"(new-tuple: )|([^\s\[]+)\[[^\]]*\]:(?:('(?:[^']|'')*')|(\S+))")
 COMMIT = re.compile(r"COMMIT(?: (?P<xid>\d+))?(?: \(at (?P<at>[^)]+)\))?")
 OPS = {"INSERT": "I", "UPDATE": "U", "DELETE": "D"}
+UNCHANGED_TOAST = "unchanged-toast-datum"
+
+
+class Unchanged:
+    """A TOASTed value an UPDATE did not touch and the WAL does not carry."""
+
+    def __repr__(self) -> str:
+        return "UNCHANGED"
+
+
+UNCHANGED = Unchanged()
 
 
 @dataclass
@@ -22,72 +35,47 @@ class Change:
     op: str  # I, U or D, as DMS writes it
     schema: str
     table: str
-    values: dict[str, object]  # typed; a DELETE carries only the key columns
+    values: dict[str, object]  # text, None for NULL, or UNCHANGED; a DELETE: the old row's
+    old: dict[str, object] | None = None  # the old row (REPLICA IDENTITY FULL), if logged
+
+    @property
+    def unchanged_columns(self) -> list[str]:
+        return [name for name, value in self.values.items() if value is UNCHANGED]
 
 
-@dataclass
-class Transaction:
-    xid: int
-    commit_lsn: str = ""
-    committed_at: datetime | None = None
-    changes: list[Change] = field(default_factory=list)
+def value_of(quoted: str, bare: str) -> object:
+    """A column's value from its quoted ('…' with '' escaped) or bare printed form."""
+    if quoted:
+        return quoted[1:-1].replace("''", "'") if "''" in quoted else quoted[1:-1]
+    return None if bare == "null" else UNCHANGED if bare == UNCHANGED_TOAST else bare
 
 
-def typed(postgres_type: str, text: str | None):
-    """A column's text (as PostgreSQL prints it) as the Python value it stands for."""
-    if text is None:
+def parse_values(text: str) -> tuple[dict[str, object], dict[str, object] | None]:
+    """`name[type]:value …` (quoted with '' escaped, bare, or null), split at `new-tuple:` if
+    the old row comes first. Returns (values, old values or None)."""
+    first: dict[str, object] = {}
+    current, old = first, None
+    # findall, not finditer: tuples are cheaper than match objects, and this runs per change.
+    for marker, name, quoted, bare in COLUMN.findall(text):
+        if marker:
+            old, current = first, {}
+            continue
+        current[name[1:-1] if name[0] == '"' else name] = value_of(quoted, bare)
+    return current, old
+
+
+def values_in_order(line: str) -> tuple[str, str, str, list[object]] | None:
+    """(schema, table, op, values) of an INSERT or UPDATE that prints the whole new row and no
+    old one, values in the order printed (the table's column order); None for anything else.
+    The hot path of a capture: no dict per change."""
+    match = CHANGE.match(line)
+    if match is None or match["op"] == "DELETE":
         return None
-    if postgres_type == "uuid":
-        return uuid.UUID(text)
-    if postgres_type.startswith("timestamp"):
-        return datetime.fromisoformat(text)
-    if postgres_type == "date":
-        return date.fromisoformat(text)
-    if postgres_type == "numeric":
-        return Decimal(text)
-    if postgres_type in ("integer", "bigint", "smallint"):
-        return int(text)
-    if postgres_type == "boolean":
-        return text in ("true", "t")
-    if postgres_type in ("json", "jsonb"):
-        return json.loads(text)
-    return text
-
-
-def parse_values(text: str) -> dict[str, object]:
-    """`name[type]:value …` with quoted ('' escaped), bare or null values."""
-    values: dict[str, object] = {}
-    position = 0
-    while position < len(text):
-        bracket = text.index("[", position)
-        name = text[position:bracket]
-        close = text.index("]:", bracket)
-        kind = text[bracket + 1 : close]
-        position = close + 2
-        if text.startswith("'", position):
-            end = position + 1
-            parts = []
-            while True:
-                quote = text.index("'", end)
-                parts.append(text[end:quote])
-                if text.startswith("''", quote):
-                    parts.append("'")
-                    end = quote + 2
-                    continue
-                position = quote + 1
-                break
-            raw: str | None = "".join(parts)
-        else:
-            space = text.find(" ", position)
-            end = len(text) if space == -1 else space
-            raw = text[position:end]
-            position = end
-            if raw == "null":
-                raw = None
-        values[name.strip('"')] = typed(kind, raw)
-        while position < len(text) and text[position] == " ":
-            position += 1
-    return values
+    body = line[match.end() :]
+    if body.startswith("old-key: "):
+        return None
+    values = [value_of(quoted, bare) for _, _, quoted, bare in COLUMN.findall(body)]
+    return match["schema"], match["table"], OPS[match["op"]], values
 
 
 def parse_change(line: str) -> Change | None:
@@ -95,34 +83,21 @@ def parse_change(line: str) -> Change | None:
     if match is None:
         return None
     body = line[match.end() :]
-    if body.startswith("old-key: "):  # the key changed: keep the new tuple
-        body = body.split(" new-tuple: ", 1)[1]
+    if body.startswith("old-key: "):
+        body = body[len("old-key: ") :]
     elif body.startswith("(no-tuple-data)"):
         body = ""
-    return Change(
-        op=OPS[match["op"]],
-        schema=match["schema"],
-        table=match["table"],
-        values=parse_values(body),
-    )
+    values, old = parse_values(body)
+    op = OPS[match["op"]]
+    if op == "U" and old is not None:
+        # The old row is whole only under REPLICA IDENTITY FULL; then it has what was left out.
+        for name, value in values.items():
+            if value is UNCHANGED and name in old and old[name] is not UNCHANGED:
+                values[name] = old[name]
+    return Change(op=op, schema=match["schema"], table=match["table"], values=values, old=old)
 
 
-def transactions(rows) -> list[Transaction]:
-    """Group (lsn, xid, data) rows, as the slot functions return them, into transactions."""
-    found: list[Transaction] = []
-    current: Transaction | None = None
-    for lsn, xid, data in rows:
-        if data.startswith("BEGIN"):
-            current = Transaction(xid=int(xid))
-        elif data.startswith("COMMIT") and current is not None:
-            match = COMMIT.match(data)
-            current.commit_lsn = str(lsn)
-            if match and match["at"]:
-                current.committed_at = datetime.fromisoformat(match["at"])
-            found.append(current)
-            current = None
-        elif current is not None:
-            change = parse_change(data)
-            if change is not None:
-                current.changes.append(change)
-    return found
+def commit_time(line: str) -> str | None:
+    """The `at` timestamp of a COMMIT line (include-timestamp on), as PostgreSQL printed it."""
+    match = COMMIT.match(line)
+    return match["at"] if match else None

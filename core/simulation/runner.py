@@ -23,6 +23,7 @@ import psycopg2
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, connections
 from django.db import transaction as db_transaction
 
+from core.backoff import wait_before_retry
 from core.generation.pools import pools_for
 from core.generation.randomness import WeightedChoice, derive_rng
 from core.generation.rows import TABLE_ROWS
@@ -34,8 +35,6 @@ UNTHROTTLED_STEP = timedelta(seconds=0.05)
 # violations (a concurrent insert or erasure), serialization failures and deadlocks.
 RETRYABLE = {"23505", "23503", "40001", "40P01"}
 ATTEMPTS = 5
-# Seconds to wait before reconnecting: doubled after each failure, up to the last.
-BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0)
 PROGRESS_EVERY = 1.0
 
 
@@ -214,17 +213,11 @@ def run_action(
             ):
                 raise  # a bug: let it show
             connection.close()
-            delay = BACKOFF[min(outage, len(BACKOFF) - 1)]
-            if on_fault:
-                on_fault(
-                    f"lost the connection to PostgreSQL ({describe(error)}); retrying in {delay:g}s"
-                )
+            if on_fault and not outage:  # one line per outage, not per try
+                on_fault(f"lost the connection to PostgreSQL ({describe(error)}); reconnecting")
+            if not wait_before_retry(outage, should_stop):
+                return None, Counter(), 0.0
             outage += 1
-            deadline = time.monotonic() + delay
-            while time.monotonic() < deadline:
-                if should_stop():
-                    return None, Counter(), 0.0
-                time.sleep(0.1)
             continue
         if outage:
             result.reconnects += 1

@@ -1,234 +1,552 @@
-"""cdc_tail on a real slot: snapshot + changes = source, in CSV and Parquet, across a crash."""
+"""cdc_tail on a real slot: files exactly as the S3 target settings say, values verbatim, one
+change sequence, and exactly once through every kill window, restart and refusal."""
 
 import io
 import json
+import re
+import secrets
+import shutil
 import signal
 import subprocess
 import sys
 import time
-from datetime import timedelta
-from decimal import Decimal
+from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection
-from django.utils import timezone
 
 from core.models import Customer, Event, Order, Product
-from core.replication import capture
-from core.replication.capture import read_csv, verify
+from core.replication.capture import Capture, read_tables, session_params
+from core.replication.files import read_rows
+from core.replication.setup import drop_publication, setup_replication
+from core.replication.target import LOAD_SEQUENCE, S3Target, change_range
+from core.replication.verify import verify_capture
 from core.seeding import seed_all
 from tests.conftest import NOW
-from tests.seeded import subprocess_environment
+from tests.seeded import restart_server, subprocess_environment, value
 from tests.test_settings import ROOT
 
 pytestmark = pytest.mark.django_db(transaction=True)
+SLOT = "test_tail"
+TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}")
 
 
 @pytest.fixture
 def world():
-    seed_all(scale="small", seed=31, now=NOW)
-
-
-@pytest.fixture
-def slot_name():
-    yield "test_tail"
+    seed_all(scale="0.03", seed=31, now=NOW)
     with connection.cursor() as cursor:
+        setup_replication(cursor, publication="dms_publication")
+    yield
+    with connection.cursor() as cursor:
+        drop_publication(cursor, publication="dms_publication")
         cursor.execute(
-            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
-            "WHERE slot_name = 'test_tail'"
+            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE NOT active"
         )
 
 
-def tail(*args: str) -> str:
-    out = io.StringIO()
-    call_command("cdc_tail", "--slot", "test_tail", *args, stdout=out, stderr=io.StringIO())
-    return out.getvalue()
+def params() -> dict:
+    return connection.get_connection_params()
+
+
+def tail(folder: Path | None, *args: str, slot: str = SLOT) -> tuple[str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    output = ["--output", str(folder)] if folder else []
+    call_command("cdc_tail", "--slot", slot, *output, *args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def manage(*args: str, **environment: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**subprocess_environment(), **environment},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def make_changes(round_number: int) -> None:
     """Inserts, updates and deletes across tables, with awkward values, each committed."""
     customer = Customer.objects.order_by("customer_number")[round_number]
-    customer.city = f'O\'Brien "{round_number}"\nsecond line, with comma'
+    customer.city = f'O\'Brien "{round_number}"\nsecond line, with comma\tand tab'
     customer.region = ""
     customer.birth_date = None
     customer.save()
-    Product.objects.filter(sku__startswith="BOO").update(
-        price=Decimal("10.10") + round_number, updated_at=timezone.now()
-    )
+    Product.objects.filter(sku__startswith="BOO").update(price=f"{10 + round_number}.10")
     order = Order.objects.filter(status="pending").order_by("id").first()
     if order is not None:
-        Order.objects.filter(pk=order.pk).update(status="processing", updated_at=timezone.now())
-    Event.objects.filter(
-        pk=Event.objects.filter(event_type="page_view").order_by("id")[0].pk
-    ).update(properties={"note": f"round {round_number}", "nested": {"quote": "it's"}})
+        Order.objects.filter(pk=order.pk).update(status="processing")
+    event = Event.objects.filter(event_type="page_view").order_by("id")[round_number]
+    Event.objects.filter(pk=event.pk).update(properties={"note": f"round {round_number}"})
     victim = Customer.objects.order_by("-customer_number")[round_number]
     victim.delete()  # an erasure: orders, items, events, subscriptions and invoices go too
-    Customer.objects.create(
-        tenant=customer.tenant,
-        customer_number=10_000 + round_number,
-        email=f"new{round_number}@example.com",
-        first_name="New",
-        last_name="Customer",
-        city="Tab\there",
-        country="US",
-        signup_channel="organic",
-        segment="budget",
-        created_at=timezone.now() - timedelta(minutes=5),
-        updated_at=timezone.now(),
+
+
+def report_of(folder: Path) -> dict:
+    return verify_capture(params(), folder)
+
+
+def assert_same(folder: Path) -> None:
+    reports = report_of(folder)
+    wrong = {name: report for name, report in reports.items() if not report.same}
+    assert not wrong, wrong
+
+
+def change_files(folder: Path, table: str) -> list[Path]:
+    return sorted(
+        (p for p in (folder / "public" / table).rglob("*") if change_range(p.name)),
+        key=lambda p: p.name,
     )
 
 
-def assert_same(folder) -> None:
-    report = verify(connection.connection, folder)
-    assert all(counts["replayed"] == counts["live"] for counts in report.values()), report
-    assert all(
-        counts["missing"] == counts["extra"] == counts["changed"] == 0 for counts in report.values()
-    ), report
+def rows_of(folder: Path, table: str, files: list[Path]) -> list[dict]:
+    capture = Capture.load(folder)
+    schema = read_tables(params())[table]
+    return [row for path in files for row in read_rows(path, schema, capture.target)]
 
 
 @pytest.mark.parametrize("data_format", ["csv", "parquet"])
-def test_snapshot_plus_changes_equals_the_source(world, slot_name, tmp_path, data_format):
-    tail("--output", str(tmp_path), "--data-format", data_format)
-    assert (tmp_path / "public/core_event" / f"LOAD00000001.{data_format}").exists()
+def test_snapshot_plus_changes_equals_the_source(world, tmp_path, data_format):
+    out, _ = tail(tmp_path, "--data-format", data_format)
+    assert "full load of" in out
     for round_number in range(3):
         make_changes(round_number)
-        tail("--output", str(tmp_path), "--data-format", data_format)
-    change_files = [
-        p for p in (tmp_path / "public/core_customer").iterdir() if not p.name.startswith("LOAD")
-    ]
-    assert change_files
+        tail(tmp_path)  # the folder keeps its format
+    assert change_files(tmp_path, "core_customer")
     assert_same(tmp_path)
     out = io.StringIO()
     call_command("verify_cdc", str(tmp_path), stdout=out)
     assert "snapshot + changes = source" in out.getvalue()
 
 
-def test_csv_rows_carry_op_and_timestamp_and_keep_nulls_apart_from_empty_text(
-    world, slot_name, tmp_path
-):
-    tail("--output", str(tmp_path))
-    make_changes(0)
-    tail("--output", str(tmp_path))
-    folder = tmp_path / "public/core_customer"
-    change_file = sorted(p for p in folder.iterdir() if not p.name.startswith("LOAD"))[0]
-    rows = list(read_csv(change_file))
-    ops = {row["Op"] for row in rows}
-    assert ops == {"I", "U", "D"}
-    updated = next(row for row in rows if row["Op"] == "U" and row["region"] == "")
-    assert updated["birth_date"] is None
-    assert updated["city"].startswith('O\'Brien "0"\nsecond line')
-    assert updated["dms_commit_ts"]
-    deleted = next(row for row in rows if row["Op"] == "D")
-    assert deleted["email"] is None  # default replica identity: a delete carries the key only
+def test_files_are_what_the_exported_s3_settings_make_dms_write(world, tmp_path):
+    """One description drives both: export_dms's settings and cdc_tail's files agree."""
+    call_command("export_dms", "--output", str(tmp_path / "dms"), stdout=io.StringIO())
+    exported = json.loads((tmp_path / "dms/s3-settings.json").read_text())
+    for data_format in ("parquet", "csv"):
+        folder = tmp_path / data_format
+        tail(folder, "--data-format", data_format, slot=f"tail_{data_format}")
+        make_changes(0 if data_format == "parquet" else 1)
+        tail(folder, slot=f"tail_{data_format}")
+        capture = Capture.load(folder)
+        assert capture.target.s3_settings() == {**exported, "DataFormat": data_format}
+        target = capture.target
+        for table in ("core_customer", "core_product"):
+            load = sorted((folder / "public" / table).rglob("LOAD*"))
+            assert [p.name for p in load] == [target.load_name(1)]
+            date = capture.loaded_at[:10].replace("-", "/")
+            assert load[0].parent == folder / "public" / table / date
+            for path in change_files(folder, table):
+                first, last = change_range(path.name)
+                assert capture.snapshot_lsn < first <= last <= capture.flushed_lsn
+                assert path.parent.relative_to(folder / "public" / table).as_posix() == (
+                    f"{path.name[:4]}/{path.name[4:6]}/{path.name[6:8]}"
+                )
+        customer = change_files(folder, "core_customer")[0]
+        if data_format == "csv":
+            lines = customer.read_text().split("\n")
+            assert lines[0].split(",")[:2] == ["Op", "dms_commit_ts"]
+            assert lines[0].endswith(",ar_h_change_seq")
+            assert any(f",{target.csv_null_value}," in line for line in lines[1:])
+        else:
+            schema = pq.read_schema(customer)
+            assert str(schema.field("dms_commit_ts").type) == "string"
+            assert str(schema.field("created_at").type) == "timestamp[ms, tz=UTC]"
+            assert str(schema.field("customer_number").type) == "int32"
+        rows = rows_of(folder, "core_customer", [customer])
+        assert {row["Op"] for row in rows} >= {"U", "D"}
+        assert all(TIMESTAMP.fullmatch(row["dms_commit_ts"]) for row in rows)
+        assert all(TIMESTAMP.fullmatch(row["updated_at"]) for row in rows if row["Op"] != "D")
+        deleted = next(row for row in rows if row["Op"] == "D")
+        assert deleted["email"] is None  # default replica identity: the key only
 
 
-def test_a_crash_between_writing_and_consuming_neither_loses_nor_repeats(
-    world, slot_name, tmp_path, monkeypatch
-):
-    tail("--output", str(tmp_path))
-    make_changes(0)
-
-    def crash(cursor, slot, rows):
-        raise KeyboardInterrupt  # killed after the files were written, before the slot moved
-
-    monkeypatch.setattr(capture, "consume", crash)
-    with pytest.raises(KeyboardInterrupt):
-        tail("--output", str(tmp_path))
-    monkeypatch.undo()
-    make_changes(1)
-    tail("--output", str(tmp_path))  # sees round 0 again, skips it, writes round 1
+def test_values_are_written_verbatim(world, tmp_path):
+    tail(tmp_path, "--data-format", "csv")
+    event = Event.objects.filter(event_type="page_view").order_by("id").first()
+    raw = '{"b": 1.10, "a": 0.1234567890123456789, "é": "ünï \\"q\\"", "n": null}'
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE core_event SET properties = %s::jsonb WHERE id = %s", [raw, event.id]
+        )
+        cursor.execute("UPDATE core_product SET price = 1234567890.10 WHERE sku = 'BOO-000001'")
+    tail(tmp_path)
+    printed = value("SELECT properties::text FROM core_event WHERE id = %s", [event.id])
+    assert "0.1234567890123456789" in printed and "1.10" in printed and "é" in printed
+    updates = rows_of(tmp_path, "core_event", change_files(tmp_path, "core_event"))
+    assert [r["properties"] for r in updates if r["id"] == str(event.id)] == [printed]
+    prices = rows_of(tmp_path, "core_product", change_files(tmp_path, "core_product"))
+    assert "1234567890.10" in {row["price"] for row in prices}
     assert_same(tmp_path)
-    rows = [
-        row
-        for path in sorted((tmp_path / "public/core_product").glob("*.csv"))
-        if not path.name.startswith("LOAD")
-        for row in read_csv(path)
-    ]
-    updates = len(Product.objects.filter(sku__startswith="BOO"))
-    assert len(rows) == 2 * updates  # once per round, not three times
 
 
-def test_terminal_output_in_text_and_json(world, slot_name):
-    tail()  # creates the slot
-    Product.objects.filter(sku="BOO-000001").update(price=Decimal("12.50"))
-    lines = tail("--format", "json").strip().splitlines()
-    changes = [json.loads(line) for line in lines]
-    assert changes and {change["Op"] for change in changes} == {"U"}
-    assert changes[0]["table"] == "public.core_product"
-    assert changes[0]["values"]["price"] == "12.50"
-    Product.objects.filter(sku="BOO-000001").update(price=Decimal("13.00"))
-    text = tail()
-    assert text.startswith("U ")
-    assert "core_product" in text and "'13.00'" in text
+def test_one_change_sequence_in_commit_order_with_the_full_load_below(world, tmp_path):
+    simulation = manage("simulate", "--rate", "0", "--duration", "8", "--seed", "3")
+    time.sleep(2)  # the full load runs while the shop changes
+    tail(tmp_path, "--data-format", "csv")
+    simulation.communicate(timeout=60)
+    tail(tmp_path)
+    assert_same(tmp_path)
+    capture = Capture.load(tmp_path)
+    changes, loads = [], []
+    for table in read_tables(params()):
+        folder = tmp_path / "public" / table
+        loads += rows_of(tmp_path, table, sorted(folder.rglob("LOAD*")))
+        changes += rows_of(tmp_path, table, change_files(tmp_path, table))
+    assert len(changes) > 500
+    assert {row["ar_h_change_seq"] for row in loads} == {LOAD_SEQUENCE}
+    assert {row["dms_commit_ts"] for row in loads} == {capture.loaded_at}
+    sequences = [row["ar_h_change_seq"] for row in changes]
+    assert len(set(sequences)) == len(sequences)
+    ordered = sorted(changes, key=lambda row: row["ar_h_change_seq"])
+    stamps = [row["dms_commit_ts"] for row in ordered]
+    assert stamps == sorted(stamps)  # sequence order is commit order
+    assert capture.loaded_at <= stamps[0]  # every full-load row at or before every change
 
 
-def test_an_existing_slot_without_files_is_a_clear_error(world, slot_name, tmp_path):
-    tail()
-    from django.core.management import CommandError
-
-    with pytest.raises(CommandError, match="already exists but"):
-        tail("--output", str(tmp_path))
+def incompressible_json(size: int) -> str:
+    return json.dumps({"blob": secrets.token_hex(size // 2)})
 
 
-def follow(folder, environment) -> subprocess.Popen:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "manage.py",
-            "cdc_tail",
-            "--slot",
-            "test_tail",
-            "--follow",
-            "--output",
-            str(folder),
-            "--batch",
-            "50",
-        ],
-        cwd=ROOT,
-        env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+@pytest.mark.parametrize("identity", ["full", "default"])
+def test_an_update_that_leaves_a_toasted_value_unchanged(world, tmp_path, identity):
+    """FULL (what setup_replication gives LOB tables) carries the value on; DEFAULT cannot,
+    and like DMS writes NULL, says so, and verify_cdc finds the difference."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"ALTER TABLE core_event REPLICA IDENTITY {identity.upper()}")
+    event = Event.objects.filter(event_type="page_view").order_by("id").first()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE core_event SET properties = %s::jsonb WHERE id = %s",
+            [incompressible_json(4096), event.id],
+        )
+    tail(tmp_path, "--data-format", "csv")
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE core_event SET device = 'tablet' WHERE id = %s", [event.id])
+    _, err = tail(tmp_path)
+    rows = rows_of(tmp_path, "core_event", change_files(tmp_path, "core_event"))
+    update = next(row for row in rows if row["id"] == str(event.id))
+    assert update["device"] == "tablet"
+    assert "unchanged-toast-datum" not in json.dumps(rows)
+    reports = report_of(tmp_path)
+    if identity == "full":
+        live = value("SELECT properties::text FROM core_event WHERE id = %s", [event.id])
+        assert update["properties"] == live
+        assert reports["core_event"].same
+    else:
+        assert update["properties"] is None
+        assert "written as NULL, as DMS writes them" in err
+        assert reports["core_event"].changed == [str(event.id)]
+        assert "properties: files None" in reports["core_event"].examples[0]
+
+
+CRASH_POINTS = [
+    "between-batch-files",
+    "before-folder-sync",
+    "before-capture-record",
+    "before-feedback",
+]
+
+
+@pytest.mark.parametrize("point", CRASH_POINTS)
+def test_a_kill_at_any_point_of_a_batch_neither_loses_nor_repeats(world, tmp_path, point):
+    tail(tmp_path, "--data-format", "csv")
+    make_changes(0)
+    crashed = manage("cdc_tail", "--slot", SLOT, "--output", str(tmp_path), CDC_TAIL_CRASH_AT=point)
+    _, err = crashed.communicate(timeout=60)
+    assert crashed.returncode == 137, err
+    make_changes(1)  # new work arrives before the restart
+    tail(tmp_path)
+    assert_same(tmp_path)  # includes: no (key, sequence) twice, sequences rising
+    rows = rows_of(tmp_path, "core_product", change_files(tmp_path, "core_product"))
+    books = Product.objects.filter(sku__startswith="BOO").count()
+    assert len(rows) == 2 * books  # each round's price change once
+
+
+def small_files(folder: Path) -> str:
+    """Settings with LOAD files split at 16 KB, so that a table has several."""
+    path = folder / "s3-settings.json"
+    path.write_text(json.dumps(S3Target(data_format="csv", max_file_size=16).s3_settings()))
+    return str(path)
+
+
+def test_load_files_split_at_max_file_size_and_a_kill_between_them_starts_again(world, tmp_path):
+    settings = small_files(tmp_path)
+    output = tmp_path / "capture"
+    crashed = manage(
+        "cdc_tail",
+        "--slot",
+        SLOT,
+        "--output",
+        str(output),
+        "--s3-settings",
+        settings,
+        CDC_TAIL_CRASH_AT="between-load-files",
     )
+    _, err = crashed.communicate(timeout=60)
+    assert crashed.returncode == 137, err
+    assert not (output / "capture.json").exists()
+    make_changes(0)
+    tail(output, "--s3-settings", settings)
+    events = sorted(p.name for p in (output / "public/core_event").rglob("LOAD*"))
+    assert Capture.load(output).target.max_file_size == 16
+    assert len(events) > 9 and events[9] == "LOAD0000000A.csv"  # counted in hex
+    assert all(p.stat().st_size < 20 * 1024 for p in (output / "public").rglob("LOAD*"))
+    make_changes(1)
+    tail(output)
+    assert_same(output)
 
 
-def wait_for(condition, seconds: float = 30) -> None:
+def test_a_write_that_fails_half_way_through_a_batch_is_written_once_later(world, tmp_path):
+    """A fault between two files of one batch (a table's folder unwritable), with new changes
+    before the retry: nothing lost, nothing repeated."""
+    tail(tmp_path, "--data-format", "csv")
+    make_changes(0)
+    folder = tmp_path / "public" / "core_product"
+    shutil.move(folder, tmp_path / "moved")
+    folder.write_text("not a folder")
+    with pytest.raises(CommandError):
+        tail(tmp_path)
+    folder.unlink()
+    shutil.move(tmp_path / "moved", folder)
+    make_changes(1)
+    tail(tmp_path)
+    assert_same(tmp_path)
+    rows = rows_of(tmp_path, "core_customer", change_files(tmp_path, "core_customer"))
+    keys = [(row["id"], row["ar_h_change_seq"]) for row in rows]
+    assert len(keys) == len(set(keys))
+
+
+def test_one_process_per_folder_and_one_reader_per_slot(world, tmp_path):
+    tail(tmp_path, "--data-format", "csv")
+    follower = manage("cdc_tail", "--slot", SLOT, "--output", str(tmp_path), "--follow")
+    try:
+        deadline = time.monotonic() + 20
+        while not value(
+            "SELECT count(*) FROM pg_replication_slots WHERE slot_name = %s AND active", [SLOT]
+        ):
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        with pytest.raises(CommandError, match="another cdc_tail is writing into"):
+            tail(tmp_path)
+        with pytest.raises(CommandError, match="being read by another process"):
+            tail(None)
+    finally:
+        follower.send_signal(signal.SIGTERM)
+        follower.communicate(timeout=30)
+    assert follower.returncode == 0
+
+
+def test_a_slot_consumed_behind_the_folders_back_is_refused(world, tmp_path):
+    tail(tmp_path)
+    make_changes(0)
+    value("SELECT count(*) FROM pg_logical_slot_get_changes(%s, NULL, NULL)", [SLOT])
+    with pytest.raises(CommandError, match="another reader consumed changes"):
+        tail(tmp_path)
+
+
+def test_a_full_disk_is_one_line(world, tmp_path):
+    tail(tmp_path, "--data-format", "csv")
+    make_changes(0)
+    staging = tmp_path / ".staging"
+    staging.mkdir()
+    for table in read_tables(params()):
+        (staging / f"{table}.csv.partial").symlink_to("/dev/full")
+    with pytest.raises(CommandError, match="no space left on the disk holding") as error:
+        tail(tmp_path)
+    assert "\n" not in str(error.value)
+    shutil.rmtree(staging)
+    tail(tmp_path)
+    assert_same(tmp_path)
+
+
+def test_no_free_slot_and_no_replication_right_are_one_line_each(world, tmp_path):
+    limit = int(value("SHOW max_replication_slots"))
+    used = value("SELECT count(*) FROM pg_replication_slots")
+    extra = [f"filler_{n}" for n in range(limit - used)]
+    try:
+        for name in extra:
+            value("SELECT 1 FROM pg_create_logical_replication_slot(%s, 'test_decoding')", [name])
+        with pytest.raises(CommandError, match="all replication slots are in use"):
+            tail(tmp_path)
+    finally:
+        for name in extra:
+            value("SELECT pg_drop_replication_slot(%s)", [name])
+    password = secrets.token_urlsafe(12)
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE ROLE plain_reader LOGIN PASSWORD '{password}'")
+    try:
+        limited = {**params(), "user": "plain_reader", "password": password}
+        from core.replication.capture import CaptureError, run_capture
+
+        with pytest.raises(CaptureError, match="may not read replication slots"):
+            run_capture(limited, slot="other", output=None)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP ROLE plain_reader")
+
+
+def wait_for(condition, seconds: float = 60) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.2)
 
 
-def test_follow_killed_mid_stream_and_restarted_resumes_without_gap_or_duplicate(
-    world, slot_name, tmp_path
-):
-    environment = subprocess_environment()
-    state = tmp_path / ".cdc_state.json"
-    first = follow(tmp_path, environment)
-    wait_for(state.exists)
-    for round_number in range(4):
-        make_changes(round_number)
-    wait_for(lambda: json.loads(state.read_text()).get("files", 0) >= 1)
+def confirmed_past(lsn: str) -> bool:
+    return value(
+        "SELECT confirmed_flush_lsn >= %s::pg_lsn FROM pg_replication_slots WHERE slot_name = %s",
+        [lsn, SLOT],
+    )
+
+
+@pytest.mark.slow
+def test_follow_survives_a_postgresql_restart_and_a_kill(world, tmp_path):
+    tail(tmp_path, "--data-format", "csv")
+    first = manage(
+        "cdc_tail", "--slot", SLOT, "--output", str(tmp_path), "--follow", "--batch-seconds", "1"
+    )
+    make_changes(0)
+    target = value("SELECT pg_current_wal_lsn()::text")
+    wait_for(lambda: confirmed_past(target))
+    restart_server()
+    make_changes(1)
+    target = value("SELECT pg_current_wal_lsn()::text")
+    wait_for(lambda: confirmed_past(target))
     first.kill()  # SIGKILL: no chance to tidy up
-    first.wait()
-    for round_number in range(4, 6):
-        make_changes(round_number)
-    second = follow(tmp_path, environment)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_current_wal_lsn()::text")
-        target = cursor.fetchone()[0]
-
-    def caught_up() -> bool:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT confirmed_flush_lsn >= %s::pg_lsn FROM pg_replication_slots "
-                "WHERE slot_name = 'test_tail'",
-                [target],
-            )
-            return cursor.fetchone()[0]
-
-    wait_for(caught_up)
+    _, err = first.communicate(timeout=30)
+    assert "lost the connection to PostgreSQL" in err and "reconnected" in err
+    assert "Traceback" not in err
+    make_changes(2)
+    second = manage(
+        "cdc_tail", "--slot", SLOT, "--output", str(tmp_path), "--follow", "--batch-seconds", "1"
+    )
+    target = value("SELECT pg_current_wal_lsn()::text")
+    wait_for(lambda: confirmed_past(target))
     second.send_signal(signal.SIGTERM)
-    assert second.wait(timeout=30) == 0, second.stderr.read()
+    _, err = second.communicate(timeout=30)
+    assert second.returncode == 0, err
+    assert_same(tmp_path)
+
+
+def test_terminal_output_in_text_and_json(world):
+    tail(None)  # creates the slot
+    Product.objects.filter(sku="BOO-000001").update(price="12.50")
+    out, _ = tail(None, "--format", "json")
+    changes = [json.loads(line) for line in out.strip().splitlines()]
+    assert changes and {change["Op"] for change in changes} == {"U"}
+    assert changes[0]["table"] == "public.core_product"
+    assert changes[0]["values"]["price"] == "12.50"
+    Product.objects.filter(sku="BOO-000001").update(price="13.00")
+    out, _ = tail(None)
+    assert out.startswith("U ") and "core_product" in out and "'13.00'" in out
+
+
+def test_an_existing_slot_without_files_is_a_clear_error(world, tmp_path):
+    tail(None)
+    with pytest.raises(CommandError, match="already exists but"):
+        tail(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--slot", "Bad-Name"], "--slot: slot name 'Bad-Name'"),
+        (["--slot", "x; DROP TABLE core_order"], "--slot: slot name"),
+        (["--batch-seconds", "0"], "--batch-seconds must be at least 1"),
+    ],
+)
+def test_bad_input_is_one_line(args, message):
+    with pytest.raises(CommandError, match=re.escape(message)):
+        call_command("cdc_tail", *args, stdout=io.StringIO(), stderr=io.StringIO())
+    assert value("SELECT count(*) FROM pg_replication_slots") == 0
+
+
+def test_session_parameters_force_one_time_zone_and_drop_djangos_cursor():
+    assert "TimeZone=UTC" in session_params({"options": "-c x=1"})["options"]
+    assert "-c x=1" in session_params({"options": "-c x=1"})["options"]
+    assert "cursor_factory" not in session_params({"cursor_factory": object})
+
+
+@pytest.fixture
+def captured(world, tmp_path) -> Path:
+    """A CSV capture with a full load and two rounds of changes, in two batches."""
+    tail(tmp_path, "--data-format", "csv")
+    for round_number in range(2):
+        make_changes(round_number)
+        tail(tmp_path)
+    assert len(change_files(tmp_path, "core_customer")) == 2
+    return tmp_path
+
+
+def stream_problems(folder: Path, table: str) -> list[str]:
+    return report_of(folder)[table].problems
+
+
+def test_verify_finds_a_file_delivered_twice(captured):
+    first = change_files(captured, "core_customer")[0]
+    elsewhere = captured / "public/core_customer/2026/01/01"
+    elsewhere.mkdir(parents=True)
+    shutil.copy(first, elsewhere / first.name)
+    problems = stream_problems(captured, "core_customer")
+    assert any("pairs appear more than once" in problem for problem in problems), problems
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="1 tables differ") as error:
+        call_command("verify_cdc", str(captured), stdout=out)
+    assert error.value.returncode == 1
+    assert "stream:" in out.getvalue()
+
+
+def test_verify_finds_sequences_that_go_back(captured):
+    _, second = change_files(captured, "core_customer")
+    renamed = second.with_name("20000101-0000000000" + second.name[19:])
+    second.rename(renamed)  # the later batch now sorts first
+    problems = stream_problems(captured, "core_customer")
+    assert any("sequences go back" in problem for problem in problems), problems
+
+
+def test_verify_finds_a_full_load_stamped_after_a_change(captured):
+    load = next((captured / "public/core_customer").rglob("LOAD*"))
+    loaded_at = Capture.load(captured).loaded_at
+    load.write_text(load.read_text().replace(loaded_at, "2999-01-01 00:00:00.000000"))
+    problems = stream_problems(captured, "core_customer")
+    assert any("full-load rows are stamped" in problem for problem in problems), problems
+
+
+def test_verify_finds_a_file_that_does_not_follow_the_settings(captured):
+    first = change_files(captured, "core_customer")[0]
+    first.write_text(first.read_text().replace("Op,dms_commit_ts", "op;ts", 1).replace(",", ";"))
+    report = report_of(captured)["core_customer"]
+    assert any("not readable" in problem for problem in report.problems), report.problems
+
+
+def test_verify_names_the_columns_that_differ(captured):
+    customer = Customer.objects.order_by("customer_number").first()
+    with connection.cursor() as cursor:  # behind the capture's back: no drain after it
+        cursor.execute("UPDATE core_customer SET city = 'Elsewhere' WHERE id = %s", [customer.id])
+    report = report_of(captured)["core_customer"]
+    assert report.changed == [str(customer.id)]
+    assert "city: files" in report.examples[0] and "source 'Elsewhere'" in report.examples[0]
+
+
+def test_a_huge_transaction_is_spilled_to_disk_not_held_in_memory(world, tmp_path, monkeypatch):
+    from core.replication import capture
+
+    tail(tmp_path, "--data-format", "csv")
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE core_event SET device = 'tablet' WHERE device <> 'tablet'")
+        updated = cursor.rowcount
+    spills = []
+    real = capture.tempfile.TemporaryFile
+    monkeypatch.setattr(capture, "SPILL_AFTER", 100)
+    monkeypatch.setattr(
+        capture.tempfile, "TemporaryFile", lambda **kw: spills.append(1) or real(**kw)
+    )
+    tail(tmp_path)
+    assert updated > 1000 and spills == [1]
+    rows = rows_of(tmp_path, "core_event", change_files(tmp_path, "core_event"))
+    assert len(rows) == updated
     assert_same(tmp_path)

@@ -1,21 +1,23 @@
 import json
 import signal
+from dataclasses import replace
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from core.replication.capture import CaptureError, as_text, start, tail
-from core.replication.decoding import Transaction
+from core.replication.capture import CaptureError, Totals, Transaction, run_capture
+from core.replication.setup import ReplicationSetupError, valid_name
+from core.replication.target import S3Target
 
 
 class Command(BaseCommand):
     help = (
         "Read a logical replication slot with test_decoding (as DMS does) and show each change "
-        "as DMS would write it: Op (I/U/D), commit timestamp, table, key and values. Without "
-        "--follow it drains what the slot holds and exits. With --output DIR it writes DMS's S3 "
-        "layout instead: a full load taken from the slot's own snapshot, then change files; "
-        "killed and restarted, it resumes with no gap and no duplicate."
+        "as DMS would write it: Op (I/U/D), commit timestamp, table and values. With --output DIR "
+        "it writes DMS's S3 layout instead, with the settings export_dms gives the S3 endpoint: "
+        "a full load from the slot's own snapshot, then batches of changes, each exactly once "
+        "through any crash or restart. Without --follow it drains what the slot holds and exits."
     )
 
     def add_arguments(self, parser):
@@ -23,74 +25,121 @@ class Command(BaseCommand):
         parser.add_argument("--follow", action="store_true", help="keep streaming until stopped")
         parser.add_argument("--format", choices=["text", "json"], default="text")
         parser.add_argument("--output", help="write DMS-style files into this folder")
-        parser.add_argument("--data-format", choices=["csv", "parquet"], default="csv")
-        parser.add_argument("--batch", type=int, default=5000, help="changes read per round trip")
+        parser.add_argument(
+            "--data-format",
+            choices=["parquet", "csv"],
+            help="file format (default: parquet, as export_dms configures DMS; a folder keeps "
+            "the format it was started with)",
+        )
+        parser.add_argument(
+            "--s3-settings",
+            metavar="FILE",
+            help="S3 endpoint settings for a new capture, as JSON (the s3-settings.json that "
+            "export_dms writes; default: the same settings)",
+        )
+        parser.add_argument(
+            "--batch-seconds",
+            type=int,
+            help="write a batch of changes at least this often (CdcMaxBatchInterval, default 60)",
+        )
 
-    def handle(self, *args, slot, follow, format, output, data_format, batch, **options):
-        if batch < 1:
-            raise CommandError("--batch must be at least 1")
+    def handle(
+        self,
+        *args,
+        slot,
+        follow,
+        format,
+        output,
+        data_format,
+        s3_settings,
+        batch_seconds,
+        **options,
+    ):
+        try:
+            valid_name("slot", slot)
+        except ReplicationSetupError as error:
+            raise CommandError(f"--slot: {error}") from None
+        if batch_seconds is not None and batch_seconds < 1:
+            raise CommandError("--batch-seconds must be at least 1")
+        target = self.target(s3_settings, data_format)
+        self.format = format
         stopping = []
         previous = {
             sig: signal.signal(sig, lambda *_: stopping.append(True))
             for sig in (signal.SIGINT, signal.SIGTERM)
         }
-        connection.ensure_connection()
         try:
-            layout, loaded = start(
-                connection.connection,
+            totals = run_capture(
                 connection.get_connection_params(),
                 slot=slot,
                 output=Path(output) if output else None,
-                data_format=data_format,
-            )
-            if loaded is not None:
-                self.stdout.write(
-                    f"full load of {sum(loaded.values()):,} rows from slot {slot}'s snapshot "
-                    f"into {output}"
-                )
-            totals = tail(
-                connection.connection,
-                slot=slot,
-                layout=layout,
-                on_transaction=None if layout else self.show,
+                target=target,
+                batch_seconds=batch_seconds,
                 follow=follow,
-                batch_changes=batch,
                 should_stop=lambda: bool(stopping),
+                on_transaction=None if output else self.show,
+                on_note=lambda line: self.stderr.write(line),
             )
         except CaptureError as error:
             raise CommandError(str(error)) from None
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+        self.summary(totals, slot, output)
+
+    def target(self, settings: str | None, data_format: str | None) -> S3Target | None:
+        """The settings asked for, if any (a folder otherwise keeps its own)."""
+        if settings is None and data_format is None:
+            return None
+        target = S3Target()
+        if settings is not None:
+            try:
+                target = S3Target.from_s3_settings(json.loads(Path(settings).read_text()))
+            except (OSError, ValueError, TypeError) as error:
+                raise CommandError(f"--s3-settings {settings}: {error}") from None
+        return replace(target, data_format=data_format) if data_format else target
+
+    def summary(self, totals: Totals, slot: str, output: str | None) -> None:
+        if totals.loaded is not None:
+            self.stdout.write(
+                f"full load of {sum(totals.loaded.values()):,} rows from slot {slot}'s snapshot "
+                f"into {output}"
+            )
+        tables = ", ".join(f"{table} {count:,}" for table, count in sorted(totals.changes.items()))
+        files = f" in {totals.files:,} files" if output else ""
         self.stderr.write(
-            f"{sum(totals.values()):,} changes ("
-            + ", ".join(f"{table} {count:,}" for table, count in sorted(totals.items()))
-            + f") from slot {slot}"
+            f"{sum(totals.changes.values()):,} changes{files} ({tables or 'none'}) from "
+            f"{totals.transactions:,} transactions of slot {slot}"
         )
+        for table, count in sorted(totals.unchanged_lobs.items()):
+            self.stderr.write(
+                f"warning: {count:,} large values that an UPDATE left unchanged are not in the "
+                f"WAL of {table} and were written as NULL, as DMS writes them; give the table "
+                "REPLICA IDENTITY FULL (`manage.py setup_replication`) to carry them"
+            )
 
     def show(self, transaction: Transaction) -> None:
         for change in transaction.changes:
-            key = change.values.get("id")
-            if self.options_format == "json":
+            if self.format == "json":
                 self.stdout.write(
                     json.dumps(
                         {
                             "Op": change.op,
-                            "timestamp": as_text(transaction.committed_at),
+                            "timestamp": transaction.committed_at,
                             "table": f"{change.schema}.{change.table}",
-                            "key": as_text(key),
-                            "values": {k: as_text(v) for k, v in change.values.items()},
-                        }
+                            "key": change.values.get("id"),
+                            "values": {
+                                k: v for k, v in change.values.items() if isinstance(v, str | None)
+                            },
+                        },
+                        ensure_ascii=False,
                     )
                 )
             else:
                 values = " ".join(
-                    f"{k}={as_text(v)!r}" for k, v in change.values.items() if k != "id"
+                    f"{name}={value!r}" for name, value in change.values.items() if name != "id"
                 )
                 self.stdout.write(
-                    f"{change.op} {as_text(transaction.committed_at)} {change.table} {key} {values}"
+                    f"{change.op} {transaction.committed_at} {change.table} "
+                    f"{change.values.get('id')} {values}"
                 )
-
-    def execute(self, *args, **options):
-        self.options_format = options.get("format", "text")
-        return super().execute(*args, **options)

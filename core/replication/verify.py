@@ -1,0 +1,284 @@
+"""verify_cdc: does a capture folder hold exactly the source, and does its stream keep its rules?
+
+The comparison works the way reladiff and data-diff do, so memory stays flat however big the
+tables are: DuckDB (spilling to disk past a memory limit) rebuilds each table's final state from
+the files, keeping the last change per key by the change sequence, and both sides hash their
+rows per key range (the first two hex digits of the id: 256 ranges); only ranges whose counts or
+hashes differ are compared row by row.
+
+A row is hashed as md5 of its values as the files carry them (text as PostgreSQL prints it,
+timestamps `yyyy-MM-dd HH:mm:ss.ffffff` in UTC, truncated to milliseconds where Parquet
+timestamps are), joined by U+001F, NULL as `\\N`; a range as md5 of its rows' hashes in id order.
+"""
+
+import itertools
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import psycopg2
+
+from core.replication import SCHEMA
+from core.replication.capture import Capture, CaptureError, read_tables, session_params
+from core.replication.files import file_columns, is_timestamp
+from core.replication.schema import Table
+from core.replication.target import CHANGE_SEQUENCE_COLUMN, LOAD_SEQUENCE, OP_COLUMN, S3Target
+
+NULL_MARK = "\\N"
+DUCKDB_MEMORY = "100MB"
+EXAMPLES = 3
+
+
+@dataclass
+class TableReport:
+    table: str
+    in_files: int = 0  # rows of the rebuilt final state
+    live: int = 0
+    missing: list[str] = field(default_factory=list)  # ids live but not in the files
+    extra: list[str] = field(default_factory=list)  # ids in the files but not live
+    changed: list[str] = field(default_factory=list)  # ids whose values differ
+    examples: list[str] = field(default_factory=list)  # which columns differ, for a few ids
+    problems: list[str] = field(default_factory=list)  # the stream's own rules broken
+
+    @property
+    def same(self) -> bool:
+        return not (self.missing or self.extra or self.changed or self.problems)
+
+
+def quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def files_of(output: Path, table: str, target: S3Target) -> list[Path]:
+    folder = output / SCHEMA / table
+    return sorted(folder.rglob(f"*{target.suffix}")) if folder.exists() else []
+
+
+def duck_text(column, target: S3Target) -> str:
+    """DuckDB SQL for a file column as the canonical text (Parquet columns are typed)."""
+    name = quoted(column.name)
+    if target.data_format == "csv":
+        return name
+    if is_timestamp(column.type):
+        return f"strftime({name}::TIMESTAMP, '%Y-%m-%d %H:%M:%S.%f')"
+    return f"CAST({name} AS VARCHAR)"
+
+
+def postgres_text(column, target: S3Target) -> str:
+    """PostgreSQL SQL for a live column as the same canonical text."""
+    name = quoted(column.name)
+    if not is_timestamp(column.type):
+        return f"{name}::text"
+    moment = f"{name} AT TIME ZONE 'UTC'" if "with time zone" in column.type else name
+    if target.data_format == "parquet" and target.parquet_timestamp_in_millisecond:
+        moment = f"date_trunc('milliseconds', {moment})"
+    return f"to_char({moment}, 'YYYY-MM-DD HH24:MI:SS.US')"
+
+
+def row_hash(expressions: list[str]) -> str:
+    joined = " || chr(31) || ".join(f"coalesce({e}, '{NULL_MARK}')" for e in expressions)
+    return f"md5({joined})"
+
+
+def source_relation(table: Table, target: S3Target) -> str:
+    texts = [postgres_text(column, target) for column in table.columns]
+    return f"SELECT id::text AS id, {row_hash(texts)} AS h FROM {SCHEMA}.{quoted(table.name)}"
+
+
+class CaptureReader:
+    """The files of one capture, read with DuckDB."""
+
+    def __init__(self, output: Path, capture: Capture, tables: dict[str, Table]):
+        self.output = output
+        self.target = capture.target
+        self.tables = tables
+        self.scratch = tempfile.TemporaryDirectory(prefix="verify-cdc-")
+        # A database file, not :memory:, so that what does not fit the memory limit goes to disk.
+        self.duck = duckdb.connect(str(Path(self.scratch.name) / "capture.duckdb"))
+        self.duck.execute(f"SET memory_limit = '{DUCKDB_MEMORY}'")
+        self.duck.execute(f"SET temp_directory = '{self.scratch.name}'")
+        self.duck.execute("SET preserve_insertion_order = false")
+        self.duck.execute("SET threads = 2")
+        self.duck.execute("SET TimeZone = 'UTC'")
+
+    def close(self) -> None:
+        self.duck.close()
+        self.scratch.cleanup()
+
+    def scan(self, table: Table, files: list[Path]) -> str:
+        """A DuckDB relation of every row of the table's files, with its file's name."""
+        paths = "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in files) + "]"
+        target = self.target
+        if target.data_format == "parquet":
+            return f"read_parquet({paths}, filename = true)"
+        columns = ", ".join(f"'{name}': 'VARCHAR'" for name in file_columns(table, target))
+        null = target.csv_null_value.replace("'", "''")
+        return (
+            f"read_csv({paths}, header = {str(target.add_column_name).lower()}, "
+            f"delim = '{target.csv_delimiter}', quote = '\"', escape = '\"', "
+            f"nullstr = '{null}', columns = {{{columns}}}, auto_detect = false, "
+            "filename = true)"
+        )
+
+    def stage(self, table: Table, files: list[Path]) -> None:
+        """Table `changes`: per row its file, op, timestamp, sequence, id and row hash; and
+        table `final`: per id the last change, if not a delete."""
+        texts = [duck_text(column, self.target) for column in table.columns]
+        ts, seq = quoted(self.target.timestamp_column_name), quoted(CHANGE_SEQUENCE_COLUMN)
+        self.duck.execute(
+            "CREATE OR REPLACE TEMP TABLE changes AS SELECT "
+            f"parse_filename(filename) AS file, {quoted(OP_COLUMN)} AS op, {ts} AS ts, "
+            f"{seq} AS seq, {duck_text(table.column('id'), self.target)} AS id, "
+            f"{row_hash(texts)} AS h FROM {self.scan(table, files)}"
+        )
+        self.duck.execute(
+            "CREATE OR REPLACE TEMP TABLE final AS SELECT id, h FROM ("
+            " SELECT id, arg_max(h, seq) AS h, arg_max(op, seq) AS op FROM changes GROUP BY id"
+            ") WHERE op <> 'D'"
+        )
+
+    def stream_problems(self) -> list[str]:
+        """The rules a capture keeps, on table `changes`."""
+        problems = []
+        one = self.duck.execute
+        twice = one(
+            "SELECT count(*) FROM (SELECT id, seq FROM changes GROUP BY ALL HAVING count(*) > 1)"
+        ).fetchone()[0]
+        if twice:
+            problems.append(f"{twice:,} (key, sequence) pairs appear more than once")
+        bad_ops = one(
+            "SELECT count(*) FROM changes WHERE op NOT IN ('I', 'U', 'D') OR op IS NULL"
+        ).fetchone()[0]
+        if bad_ops:
+            problems.append(f"{bad_ops:,} rows without an Op of I, U or D")
+        load = one(
+            "SELECT max(ts), count(*) FILTER (WHERE seq <> ?) FROM changes "
+            "WHERE starts_with(file, 'LOAD')",
+            [LOAD_SEQUENCE],
+        ).fetchone()
+        first_change = one(
+            "SELECT min(ts), min(seq) FROM changes WHERE NOT starts_with(file, 'LOAD')"
+        ).fetchone()
+        if load[1]:
+            problems.append(f"{load[1]:,} full-load rows carry a change sequence")
+        if load[0] and first_change[0] and load[0] > first_change[0]:
+            problems.append(
+                f"full-load rows are stamped {load[0]}, after a change committed {first_change[0]}"
+            )
+        spans = one(
+            "SELECT file, min(seq), max(seq) FROM changes WHERE NOT starts_with(file, 'LOAD') "
+            "GROUP BY file ORDER BY file"
+        ).fetchall()
+        for (before, _, last), (after, first, _) in itertools.pairwise(spans):
+            if first <= last:
+                problems.append(f"sequences go back from {before} to {after}")
+                break
+        return problems
+
+    def ranges(self) -> dict[str, tuple[int, str]]:
+        return {
+            bucket: (count, digest)
+            for bucket, count, digest in self.duck.execute(
+                "SELECT substr(id, 1, 2), count(*), md5(string_agg(h, '' ORDER BY id)) "
+                "FROM final GROUP BY 1"
+            ).fetchall()
+        }
+
+    def hashes_in(self, bucket: str) -> dict[str, str]:
+        return dict(
+            self.duck.execute(
+                "SELECT id, h FROM final WHERE substr(id, 1, 2) = ?", [bucket]
+            ).fetchall()
+        )
+
+    def row(self, table: Table, files: list[Path], key: str) -> dict | None:
+        texts = ", ".join(f"{duck_text(c, self.target)} AS {quoted(c.name)}" for c in table.columns)
+        found = self.duck.execute(
+            f"SELECT {quoted(OP_COLUMN)}, {texts} FROM {self.scan(table, files)} "
+            f"WHERE {duck_text(table.column('id'), self.target)} = ? "
+            f"ORDER BY {quoted(CHANGE_SEQUENCE_COLUMN)} DESC LIMIT 1",
+            [key],
+        ).fetchone()
+        if found is None or found[0] == "D":
+            return None
+        return dict(zip([c.name for c in table.columns], found[1:], strict=True))
+
+
+def source_ranges(cursor, table: Table, target: S3Target) -> dict[str, tuple[int, str]]:
+    cursor.execute(
+        f"SELECT substr(id, 1, 2), count(*), md5(string_agg(h, '' ORDER BY id COLLATE \"C\")) "
+        f"FROM ({source_relation(table, target)}) s GROUP BY 1"
+    )
+    return {bucket: (count, digest) for bucket, count, digest in cursor.fetchall()}
+
+
+def source_hashes_in(cursor, table: Table, target: S3Target, bucket: str) -> dict[str, str]:
+    cursor.execute(
+        f"SELECT id, h FROM ({source_relation(table, target)}) s WHERE substr(id, 1, 2) = %s",
+        [bucket],
+    )
+    return dict(cursor.fetchall())
+
+
+def source_row(cursor, table: Table, target: S3Target, key: str) -> dict | None:
+    texts = ", ".join(postgres_text(column, target) for column in table.columns)
+    cursor.execute(f"SELECT {texts} FROM {SCHEMA}.{quoted(table.name)} WHERE id = %s", [key])
+    found = cursor.fetchone()
+    return None if found is None else dict(zip([c.name for c in table.columns], found, strict=True))
+
+
+def verify_capture(params: dict, output: Path) -> dict[str, TableReport]:
+    """Every core table's rebuilt state against the live table, and the stream's rules."""
+    capture = Capture.load(output)
+    if capture is None:
+        raise CaptureError(f"{output} holds no capture (no capture.json): run cdc_tail --output")
+    tables = read_tables(params)
+    reader = CaptureReader(output, capture, tables)
+    reports: dict[str, TableReport] = {}
+    connection = psycopg2.connect(**session_params(params))
+    try:
+        with connection.cursor() as cursor:
+            for name, table in tables.items():
+                reports[name] = compare_table(reader, cursor, output, table)
+    finally:
+        connection.close()
+        reader.close()
+    return reports
+
+
+def compare_table(reader: CaptureReader, cursor, output: Path, table: Table) -> TableReport:
+    target = reader.target
+    report = TableReport(table.name)
+    files = files_of(output, table.name, target)
+    theirs = source_ranges(cursor, table, target)
+    report.live = sum(count for count, _ in theirs.values())
+    if not files:
+        ours: dict[str, tuple[int, str]] = {}
+    else:
+        try:
+            reader.stage(table, files)
+        except duckdb.Error as error:
+            report.problems.append(f"files not readable with the capture's settings: {error}")
+            return report
+        report.problems += reader.stream_problems()
+        ours = reader.ranges()
+    report.in_files = sum(count for count, _ in ours.values())
+    for bucket in sorted(set(ours) | set(theirs)):
+        if ours.get(bucket) == theirs.get(bucket):
+            continue
+        mine = reader.hashes_in(bucket) if files else {}
+        live = source_hashes_in(cursor, table, target, bucket)
+        report.missing += sorted(live.keys() - mine.keys())
+        report.extra += sorted(mine.keys() - live.keys())
+        report.changed += sorted(key for key in mine.keys() & live.keys() if mine[key] != live[key])
+    for key in report.changed[:EXAMPLES]:
+        captured = reader.row(table, files, key) or {}
+        live_row = source_row(cursor, table, target, key) or {}
+        differing = [
+            f"{column}: files {captured.get(column)!r}, source {live_row.get(column)!r}"
+            for column in live_row
+            if captured.get(column) != live_row.get(column)
+        ]
+        report.examples.append(f"{key}: " + "; ".join(differing))
+    return report
