@@ -1,11 +1,37 @@
 """Create (idempotently) what CDC needs: the publication, replica identities, a slot."""
 
+import re
 from dataclasses import dataclass, field
 
 from core.replication import SCHEMA, core_tables, quote_identifier
+from core.replication.schema import read_schema
 
 PLUGINS = ("test_decoding", "pgoutput")
 REPLICA_IDENTITIES = {"default": "d", "full": "f"}
+# `auto`: FULL where a table has a LOB column (json, jsonb, text), DEFAULT elsewhere. An UPDATE
+# that leaves a large (TOASTed) value unchanged does not write it to the WAL; only a table that
+# logs its whole old row lets a reader (cdc_tail, Debezium) carry that value on, where DMS and
+# others would otherwise write NULL over it.
+IDENTITY_CHOICES = ("auto", "default", "full")
+NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+def valid_name(kind: str, name: str) -> str:
+    """Slot and publication names go into SQL; only plain lower-case identifiers do."""
+    if not NAME.fullmatch(name):
+        raise ReplicationSetupError(
+            f"{kind} name {name!r}: use 1-63 lower-case letters, digits and underscores, "
+            "starting with a letter or underscore"
+        )
+    return name
+
+
+def wanted_identities(cursor, replica_identity: str) -> dict[str, str]:
+    """The replica identity each core table should have: table -> default or full."""
+    tables = read_schema(cursor, measure_lobs=False)
+    if replica_identity != "auto":
+        return {table.name: replica_identity for table in tables}
+    return {table.name: "full" if table.lob_columns else "default" for table in tables}
 
 
 class ReplicationSetupError(Exception):
@@ -16,6 +42,10 @@ class ReplicationSetupError(Exception):
 class SetupReport:
     done: list[str] = field(default_factory=list)
     existing: list[str] = field(default_factory=list)
+
+    def add(self, other: "SetupReport") -> None:
+        self.done += other.done
+        self.existing += other.existing
 
 
 def publication_exists(cursor, name: str) -> bool:
@@ -33,10 +63,13 @@ def setup_replication(
     cursor,
     *,
     publication: str,
-    replica_identity: str,
+    replica_identity: str = "auto",
     slot: str | None = None,
     plugin: str = "test_decoding",
 ) -> SetupReport:
+    valid_name("publication", publication)
+    if slot:
+        valid_name("slot", slot)
     report = SetupReport()
     if publication_exists(cursor, publication):
         report.existing.append(f"publication {publication}")
@@ -50,24 +83,25 @@ def setup_replication(
             ) from None
         report.done.append(f"created publication {publication} FOR ALL TABLES")
 
-    wanted = REPLICA_IDENTITIES[replica_identity]
+    wanted = wanted_identities(cursor, replica_identity)
     cursor.execute(
         "SELECT c.relname, c.relreplident FROM pg_class c JOIN pg_namespace n "
         "ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = ANY(%s)",
-        [SCHEMA, core_tables(cursor)],
+        [SCHEMA, list(wanted)],
     )
     unchanged = []
     for table, current in sorted(cursor.fetchall()):
-        if current == wanted:
-            unchanged.append(table)
+        identity = wanted[table]
+        if current == REPLICA_IDENTITIES[identity]:
+            unchanged.append(f"{table} {identity}")
             continue
         cursor.execute(
-            f"ALTER TABLE {SCHEMA}.{quote_identifier(table)} "
-            f"REPLICA IDENTITY {replica_identity.upper()}"
+            f"ALTER TABLE {SCHEMA}.{quote_identifier(table)} REPLICA IDENTITY {identity.upper()}"
         )
-        report.done.append(f"set replica identity {replica_identity} on {table}")
+        why = " (it has LOB columns)" if replica_identity == "auto" and identity == "full" else ""
+        report.done.append(f"set replica identity {identity} on {table}{why}")
     if unchanged:
-        report.existing.append(f"replica identity {replica_identity} on {len(unchanged)} tables")
+        report.existing.append("replica identity " + ", ".join(unchanged))
 
     if slot:
         existing_plugin = slot_plugin(cursor, slot)
@@ -84,20 +118,35 @@ def setup_replication(
     return report
 
 
-def drop_replication(cursor, *, publication: str, slot: str | None = None) -> SetupReport:
-    """Remove the publication (and slot), and put replica identities back to default."""
+def drop_slot(cursor, *, slot: str) -> SetupReport:
+    """Drop one slot, and nothing else."""
+    valid_name("slot", slot)
+    report = SetupReport()
+    if slot_plugin(cursor, slot) is None:
+        report.existing.append(f"no slot {slot}")
+        return report
+    cursor.execute(
+        "SELECT active_pid FROM pg_replication_slots WHERE slot_name = %s AND active", [slot]
+    )
+    reader = cursor.fetchone()
+    if reader is not None:
+        raise ReplicationSetupError(
+            f"slot {slot} is being read (process {reader[0]}): stop its reader first"
+        )
+    cursor.execute("SELECT pg_drop_replication_slot(%s)", [slot])
+    report.done.append(f"dropped slot {slot}")
+    return report
+
+
+def drop_publication(cursor, *, publication: str) -> SetupReport:
+    """Drop the publication and put the core tables' replica identities back to default."""
+    valid_name("publication", publication)
     report = SetupReport()
     if publication_exists(cursor, publication):
         cursor.execute(f"DROP PUBLICATION {quote_identifier(publication)}")
         report.done.append(f"dropped publication {publication}")
     else:
         report.existing.append(f"no publication {publication}")
-    if slot:
-        if slot_plugin(cursor, slot) is None:
-            report.existing.append(f"no slot {slot}")
-        else:
-            cursor.execute("SELECT pg_drop_replication_slot(%s)", [slot])
-            report.done.append(f"dropped slot {slot}")
     cursor.execute(
         "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
         "WHERE n.nspname = %s AND c.relname = ANY(%s) AND c.relreplident <> 'd'",

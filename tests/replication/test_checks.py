@@ -8,23 +8,23 @@ from contextlib import contextmanager
 
 import psycopg2
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection
 
 from core.replication.checks import FAIL, PASS, WARN, run_checks
-from core.replication.setup import setup_replication
+from core.replication.setup import drop_publication, setup_replication
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
 def ready():
-    """The state the quick start leaves: publication created, identities default."""
+    """The state the quick start leaves: publication created, identities as setup gives them."""
     with connection.cursor() as cursor:
-        setup_replication(cursor, publication="dms_publication", replica_identity="default")
+        setup_replication(cursor, publication="dms_publication")
     yield
     with connection.cursor() as cursor:
-        cursor.execute("DROP PUBLICATION IF EXISTS dms_publication")
+        drop_publication(cursor, publication="dms_publication")
 
 
 def checks(raw=None, *, lob_max_kb: int = 32) -> dict:
@@ -64,9 +64,9 @@ def test_a_table_without_primary_key_fails_and_exits_1(ready):
         assert result.status == FAIL
         assert "core_audit_note" in result.value
         assert "ALTER TABLE core_audit_note ADD PRIMARY KEY" in result.fix
-        with pytest.raises(SystemExit) as exit_status:
+        with pytest.raises(CommandError, match="1 checks failed") as failure:
             call_command("check_replication", stdout=io.StringIO())
-        assert exit_status.value.code == 1
+        assert failure.value.returncode == 1  # manage.py exits with it
     finally:
         execute("DROP TABLE core_audit_note")
 

@@ -24,7 +24,8 @@ def value(sql: str, params=None):
 @pytest.fixture(autouse=True)
 def clean_up():
     yield
-    run("--drop", "--slot", "lake_slot")
+    run("--drop", "--slot", "lake_slot", "--drop-publication")
+    run("--drop-publication", "--publication", "cdc_pub")
 
 
 def test_first_run_creates_second_run_changes_nothing():
@@ -54,14 +55,53 @@ def test_a_slot_with_another_plugin_is_a_clear_error():
         run("--slot", "lake_slot", "--plugin", "test_decoding")
 
 
-def test_drop_removes_what_it_made():
-    run("--replica-identity", "full", "--slot", "lake_slot", "--publication", "cdc_pub")
-    dropped = run("--drop", "--slot", "lake_slot", "--publication", "cdc_pub")
+def identities() -> dict[str, str]:
+    return dict(
+        value(
+            "SELECT relname, relreplident FROM pg_class WHERE relname LIKE 'core\\_%%' "
+            "AND relkind = 'r'"
+        )
+    )
+
+
+def test_auto_gives_full_to_tables_with_lob_columns_and_says_why():
+    done = run()
+    assert "set replica identity full on core_event (it has LOB columns)" in done
+    found = identities()
+    assert found.pop("core_event") == "f"
+    assert set(found.values()) == {"d"}
+
+
+def test_dropping_a_slot_drops_that_slot_only():
+    run("--slot", "lake_slot")
+    run("--slot", "other_slot")
+    before = identities()
+    dropped = run("--drop", "--slot", "lake_slot")
+    assert dropped.strip() == "dropped slot lake_slot"
+    assert value("SELECT slot_name FROM pg_replication_slots") == [("other_slot",)]
+    assert value("SELECT count(*) FROM pg_publication WHERE pubname = 'dms_publication'") == [(1,)]
+    assert identities() == before
+    run("--drop", "--slot", "other_slot")
+
+
+def test_dropping_the_publication_is_its_own_option():
+    run("--replica-identity", "full", "--publication", "cdc_pub")
+    dropped = run("--drop-publication", "--publication", "cdc_pub")
     assert "dropped publication cdc_pub" in dropped
-    assert "dropped slot lake_slot" in dropped
     assert value("SELECT count(*) FROM pg_publication WHERE pubname = 'cdc_pub'") == [(0,)]
+    assert set(identities().values()) == {"d"}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--drop"], "--drop needs --slot NAME"),
+        (["--slot", "Lake-Slot"], "slot name 'Lake-Slot'"),
+        (["--publication", "pub; DROP TABLE core_order"], "publication name"),
+    ],
+)
+def test_bad_input_is_one_line_and_changes_nothing(args, message):
+    with pytest.raises(CommandError, match=message):
+        run(*args)
+    assert value("SELECT count(*) FROM pg_publication") == [(0,)]
     assert value("SELECT count(*) FROM pg_replication_slots") == [(0,)]
-    assert value(
-        "SELECT DISTINCT relreplident FROM pg_class WHERE relname LIKE 'core\\_%%' "
-        "AND relkind = 'r'"
-    ) == [("d",)]

@@ -1,5 +1,4 @@
 import json
-import sys
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
@@ -43,5 +42,6 @@ class Command(BaseCommand):
             failed = sum(check.status == FAIL for check in results)
             warned = sum(check.status not in (PASS, FAIL) for check in results)
             self.stdout.write(f"{len(results)} checks: {failed} failed, {warned} warnings")
-        if any(check.status == FAIL for check in results):
-            sys.exit(1)
+        failed = sum(check.status == FAIL for check in results)
+        if failed:
+            raise CommandError(f"{failed} checks failed: see the fixes above", returncode=1)

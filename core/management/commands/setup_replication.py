@@ -1,30 +1,27 @@
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from core.replication import DEFAULT_PUBLICATION
-from core.replication.setup import (
-    PLUGINS,
-    REPLICA_IDENTITIES,
-    ReplicationSetupError,
-    drop_replication,
-    setup_replication,
-)
+from core.replication import DEFAULT_PUBLICATION, setup
+from core.replication.setup import IDENTITY_CHOICES, PLUGINS, ReplicationSetupError, SetupReport
 
 
 class Command(BaseCommand):
     help = (
         "Create, if missing, the publication for all tables, set the replica identity of the "
-        "core tables, and optionally a logical replication slot. Safe to run again: what exists "
-        "is left as it is. --drop removes the publication (and --slot) and resets identities."
+        "core tables (FULL where a table has LOB columns, so an UPDATE that leaves a large "
+        "value unchanged still carries it), and optionally a logical replication slot. Safe to "
+        "run again: what exists is left as it is. --drop --slot NAME drops that slot only; "
+        "--drop-publication drops the publication and resets the replica identities."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("--publication", default=DEFAULT_PUBLICATION)
         parser.add_argument(
             "--replica-identity",
-            choices=sorted(REPLICA_IDENTITIES),
-            default="default",
-            help="default: the primary key (enough for DMS); full: whole before-images "
+            choices=IDENTITY_CHOICES,
+            default="auto",
+            help="auto (the default): full for tables with LOB columns, default elsewhere; "
+            "default: the primary key (enough for DMS); full: whole before-images everywhere "
             "(what Debezium needs for old values), at the cost of more WAL",
         )
         parser.add_argument("--slot", help="also create this logical replication slot")
@@ -34,22 +31,37 @@ class Command(BaseCommand):
             default="test_decoding",
             help="output plugin of --slot: test_decoding (what DMS uses) or pgoutput (Debezium)",
         )
-        parser.add_argument("--drop", action="store_true", help="remove what this command made")
+        parser.add_argument(
+            "--drop", action="store_true", help="with --slot NAME: drop that slot, nothing else"
+        )
+        parser.add_argument(
+            "--drop-publication",
+            action="store_true",
+            help="drop the publication and put the replica identities back to default",
+        )
 
-    def handle(
-        self, *args, publication, replica_identity, slot, plugin, drop, verbosity, **options
-    ):
+    def handle(self, *args, publication, replica_identity, slot, plugin, verbosity, **options):
+        if options["drop"] and not slot:
+            raise CommandError(
+                "--drop needs --slot NAME (it drops that slot only); to drop the publication, "
+                "use --drop-publication"
+            )
+        report = SetupReport()
         try:
             with connection.cursor() as cursor:
-                if drop:
-                    report = drop_replication(cursor, publication=publication, slot=slot)
-                else:
-                    report = setup_replication(
-                        cursor,
-                        publication=publication,
-                        replica_identity=replica_identity,
-                        slot=slot,
-                        plugin=plugin,
+                if options["drop"]:
+                    report.add(setup.drop_slot(cursor, slot=slot))
+                if options["drop_publication"]:
+                    report.add(setup.drop_publication(cursor, publication=publication))
+                if not (options["drop"] or options["drop_publication"]):
+                    report.add(
+                        setup.setup_replication(
+                            cursor,
+                            publication=publication,
+                            replica_identity=replica_identity,
+                            slot=slot,
+                            plugin=plugin,
+                        )
                     )
         except ReplicationSetupError as error:
             raise CommandError(str(error)) from None
