@@ -14,7 +14,12 @@ from dataclasses import dataclass
 CHANGE = re.compile(r"table (?P<schema>[^.]+)\.(?P<table>[^:]+): (?P<op>INSERT|UPDATE|DELETE): ")
 # One column, or the marker between the old and the new row. Groups: marker, name, the quoted
 # value with its quotes (so that '' is an empty string, not "no quoted value"), the bare value.
-COLUMN = re.compile(r"(new-tuple: )|([^\s\[]+)\[[^\]]*\]:(?:('(?:[^']|'')*')|(\S+))")
+# A quoted value is matched as an unrolled loop ('…''…'), which Python's re runs far faster
+# than an alternation per character.
+QUOTED = r"('[^']*(?:''[^']*)*')"
+COLUMN = re.compile(r"(new-tuple: )|([^\s\[]+)\[[^\]]*\]:(?:" + QUOTED + r"|(\S+))")
+# The values alone, for a row printed whole in column order (the hot path).
+VALUES = re.compile(r"\[[^\]]*\]:(?:" + QUOTED + r"|(\S+))")
 COMMIT = re.compile(r"COMMIT(?: (?P<xid>\d+))?(?: \(at (?P<at>[^)]+)\))?")
 OPS = {"INSERT": "I", "UPDATE": "U", "DELETE": "D"}
 UNCHANGED_TOAST = "unchanged-toast-datum"
@@ -74,7 +79,16 @@ def values_in_order(line: str) -> tuple[str, str, str, list[object]] | None:
     body = line[match.end() :]
     if body.startswith("old-key: "):
         return None
-    values = [value_of(quoted, bare) for _, _, quoted, bare in COLUMN.findall(body)]
+    values = [
+        quoted[1:-1].replace("''", "'")
+        if quoted
+        else None
+        if bare == "null"
+        else UNCHANGED
+        if bare == UNCHANGED_TOAST
+        else bare
+        for quoted, bare in VALUES.findall(body)
+    ]
     return match["schema"], match["table"], OPS[match["op"]], values
 
 

@@ -1,6 +1,6 @@
 """Parsing test_decoding output: values stay the text PostgreSQL printed."""
 
-from core.replication.decoding import UNCHANGED, commit_time, parse_change
+from core.replication.decoding import UNCHANGED, commit_time, parse_change, values_in_order
 
 
 def test_values_stay_verbatim_text_with_quotes_newlines_and_nulls():
@@ -49,4 +49,21 @@ def test_deletes_and_commits():
     assert parse_change("BEGIN 12") is None
     assert commit_time("COMMIT 7 (at 2026-11-26 04:07:24.417358+00)") == (
         "2026-11-26 04:07:24.417358+00"
+    )
+
+
+def test_the_fast_path_reads_a_whole_row_exactly_as_the_general_parser():
+    line = (
+        "table public.core_event: INSERT: id[uuid]:'a' search_query[character varying]:'it''s '' x' "
+        "referrer[character varying]:'' order_id[uuid]:null properties[jsonb]:unchanged-toast-datum "
+        "page_url[character varying]:'/p?x=[1]:y ok' device[character varying]:desktop"
+    )
+    schema, table, op, values = values_in_order(line)
+    assert (schema, table, op) == ("public", "core_event", "I")
+    assert values == list(parse_change(line).values.values())
+    assert values[1:4] == ["it's ' x", "", None] and values[4] is UNCHANGED
+    assert values_in_order("table public.core_event: DELETE: id[uuid]:'a'") is None
+    assert (
+        values_in_order("table public.t: UPDATE: old-key: id[uuid]:'a' new-tuple: id[uuid]:'a'")
+        is None
     )
