@@ -1,4 +1,4 @@
-.PHONY: up test test-quick db db-stop db-status serve lint format bench bench-simulate clean-db
+.PHONY: up test test-quick db db-stop db-status serve lint format bench bench-simulate bench-cdc clean-db
 
 up:          ## the main job: venv, local PostgreSQL, migrate, seed (SCALE=small), admin login
 	bin/up
@@ -32,6 +32,9 @@ bench:       ## seeding benchmark into throwaway databases (SCALES="small medium
 
 bench-simulate: ## simulator throughput and latency for 1, 2, 4 workers (ACTIONS=20000 WORKERS="1 2 4")
 	bin/bootstrap && .venv/bin/python -m lakehouse.localdb run --ephemeral -- .venv/bin/python bench/simulate_bench.py $(ACTIONS) --workers "$(or $(WORKERS),1 2 4)"
+
+bench-cdc:   ## cdc_tail against pg_recvlogical, and peak memory (SCALE=large; SCALE=10 for the big one)
+	bin/bootstrap && .venv/bin/python -m lakehouse.localdb run --ephemeral -- .venv/bin/python bench/cdc_bench.py --scale $(or $(SCALE),large)
 
 clean-db:    ## stop the local PostgreSQL and delete its data
 	.venv/bin/python -m lakehouse.localdb destroy
