@@ -20,8 +20,9 @@ import duckdb
 import psycopg2
 
 from core.replication import SCHEMA
-from core.replication.capture import Capture, CaptureError, read_tables, session_params
+from core.replication.connections import read_tables, session_params
 from core.replication.files import file_columns, is_timestamp
+from core.replication.folder import Capture, CaptureError
 from core.replication.schema import Table
 from core.replication.target import CHANGE_SEQUENCE_COLUMN, LOAD_SEQUENCE, OP_COLUMN, S3Target
 

@@ -18,8 +18,9 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from core.models import Customer, Event, Order, Product
-from core.replication.capture import Capture, read_tables, session_params
+from core.replication.connections import read_tables, session_params
 from core.replication.files import read_rows
+from core.replication.folder import Capture
 from core.replication.setup import drop_publication, setup_replication
 from core.replication.target import LOAD_SEQUENCE, S3Target, change_range
 from core.replication.verify import verify_capture
@@ -533,17 +534,17 @@ def test_verify_names_the_columns_that_differ(captured):
 
 
 def test_a_huge_transaction_is_spilled_to_disk_not_held_in_memory(world, tmp_path, monkeypatch):
-    from core.replication import capture
+    from core.replication import stream
 
     tail(tmp_path, "--data-format", "csv")
     with connection.cursor() as cursor:
         cursor.execute("UPDATE core_event SET device = 'tablet' WHERE device <> 'tablet'")
         updated = cursor.rowcount
     spills = []
-    real = capture.tempfile.TemporaryFile
-    monkeypatch.setattr(capture, "SPILL_AFTER", 100)
+    real = stream.tempfile.TemporaryFile
+    monkeypatch.setattr(stream, "SPILL_AFTER", 100)
     monkeypatch.setattr(
-        capture.tempfile, "TemporaryFile", lambda **kw: spills.append(1) or real(**kw)
+        stream.tempfile, "TemporaryFile", lambda **kw: spills.append(1) or real(**kw)
     )
     tail(tmp_path)
     assert updated > 1000 and spills == [1]
