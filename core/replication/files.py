@@ -66,9 +66,18 @@ def file_columns(table: Table, target: S3Target) -> list[str]:
     ]
 
 
+def timestamp_unit(target: S3Target) -> str:
+    """Parquet timestamps are cut to milliseconds if the target says so; CSV keeps micros."""
+    return (
+        "ms"
+        if target.data_format == "parquet" and target.parquet_timestamp_in_millisecond
+        else "us"
+    )
+
+
 def arrow_type(postgres_type: str, target: S3Target):
     kind = base_type(postgres_type)
-    unit = "ms" if target.parquet_timestamp_in_millisecond else "us"
+    unit = timestamp_unit(target)
     if kind == "numeric" and "(" in postgres_type:
         precision, scale = postgres_type[len("numeric(") : -1].split(",")
         if int(precision) <= 38:

@@ -50,6 +50,9 @@ class Capture:
     loaded_at: str  # the full-load rows' timestamp (the task's start)
     flushed_lsn: int  # every change committed up to here is in the files
     loaded: dict[str, int] = field(default_factory=dict)
+    # Each table's columns as (name, PostgreSQL type) and its primary key, as at the full load:
+    # enough to read the files, and to build tables from them, without the source.
+    tables: dict[str, dict] = field(default_factory=dict)
     # Where the slot stood when cdc_tail last let go of it cleanly (None while it runs, and
     # after a crash). psycopg2 moves a slot on by itself over WAL that holds nothing for it,
     # so this, not flushed_lsn, tells whether someone else read the slot in between.
@@ -63,6 +66,7 @@ class Capture:
             "loaded_at": self.loaded_at,
             "flushed_lsn": lsn_text(self.flushed_lsn),
             "loaded": self.loaded,
+            "tables": self.tables,
             "released_lsn": None if self.released_lsn is None else lsn_text(self.released_lsn),
         }
         write_durably(output / CAPTURE_FILE, (json.dumps(data, indent=2) + "\n").encode())
@@ -81,10 +85,18 @@ class Capture:
                 loaded_at=data["loaded_at"],
                 flushed_lsn=lsn_number(data["flushed_lsn"]),
                 loaded=data.get("loaded", {}),
+                tables=data.get("tables", {}),
                 released_lsn=lsn_number(data["released_lsn"]) if data.get("released_lsn") else None,
             )
         except (ValueError, KeyError, TypeError) as error:
             raise CaptureError(f"{path} is not a capture record ({error})") from None
+
+
+def table_record(table: Table) -> dict:
+    return {
+        "columns": [[column.name, column.type] for column in table.columns],
+        "primary_key": table.primary_key,
+    }
 
 
 @dataclass

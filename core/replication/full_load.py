@@ -7,7 +7,14 @@ import psycopg2
 from core.replication import SCHEMA
 from core.replication.connections import replication_connection, session_params
 from core.replication.files import FileWriter, fsync_folder, is_timestamp, utc_timestamp
-from core.replication.folder import LOAD_MARKER, Capture, Layout, crash_point, write_durably
+from core.replication.folder import (
+    LOAD_MARKER,
+    Capture,
+    Layout,
+    crash_point,
+    table_record,
+    write_durably,
+)
 from core.replication.schema import Table
 from core.replication.target import LOAD_SEQUENCE, lsn_number
 
@@ -51,6 +58,7 @@ def full_load(params: dict, slot: str, layout: Layout) -> Capture:
         loaded_at=started,
         flushed_lsn=lsn_number(consistent_point),
         loaded=loaded,
+        tables={name: table_record(table) for name, table in layout.tables.items()},
         released_lsn=lsn_number(consistent_point),
     )
     capture.save(layout.output)
