@@ -58,10 +58,11 @@ def files_of(output: Path, table: str, target: S3Target) -> list[Path]:
     return sorted(folder.rglob(f"*{target.suffix}")) if folder.exists() else []
 
 
-def duck_text(column, target: S3Target) -> str:
-    """DuckDB SQL for a file column as the canonical text (Parquet columns are typed)."""
+def duck_text(column, target: S3Target, *, typed: bool | None = None) -> str:
+    """DuckDB SQL for a column as the canonical text: CSV columns already are; Parquet and lake
+    table columns are typed (`typed` says which, by default the capture's format)."""
     name = quoted(column.name)
-    if target.data_format == "csv":
+    if not (typed if typed is not None else target.data_format == "parquet"):
         return name
     if is_timestamp(column.type):
         return f"strftime({name}::TIMESTAMP, '%Y-%m-%d %H:%M:%S.%f')"
@@ -94,16 +95,13 @@ def source_relation(table: Table, target: S3Target) -> str:
     return f"SELECT id::text AS id, {row_hash(texts)} AS h FROM {SCHEMA}.{quoted(table.name)}"
 
 
-class CaptureReader:
-    """The files of one capture, read with DuckDB."""
+class ScratchDuckDB:
+    """A DuckDB in a temporary folder, bounded in memory: what does not fit goes to disk (a
+    database file, not :memory:, so that its tables can too). Removed by close()."""
 
-    def __init__(self, output: Path, capture: Capture, tables: dict[str, Table]):
-        self.output = output
-        self.target = capture.target
-        self.tables = tables
-        self.scratch = tempfile.TemporaryDirectory(prefix="verify-cdc-")
-        # A database file, not :memory:, so that what does not fit the memory limit goes to disk.
-        self.duck = duckdb.connect(str(Path(self.scratch.name) / "capture.duckdb"))
+    def __init__(self, prefix: str):
+        self.scratch = tempfile.TemporaryDirectory(prefix=prefix)
+        self.duck = duckdb.connect(str(Path(self.scratch.name) / "scratch.duckdb"))
         self.duck.execute(f"SET memory_limit = '{DUCKDB_MEMORY}'")
         self.duck.execute(f"SET temp_directory = '{self.scratch.name}'")
         self.duck.execute("SET preserve_insertion_order = false")
@@ -113,6 +111,32 @@ class CaptureReader:
     def close(self) -> None:
         self.duck.close()
         self.scratch.cleanup()
+
+    # On the view `final` (id, h: one row per key, its hash) that a reader's stage() defines:
+    def ranges(self) -> dict[str, tuple[int, str]]:
+        return {
+            bucket: (count, digest)
+            for bucket, count, digest in self.duck.execute(
+                f"SELECT substr(id, 1, 2), count(*), {DUCK_RANGE} FROM final GROUP BY 1"
+            ).fetchall()
+        }
+
+    def hashes_in(self, bucket: str) -> dict[str, str]:
+        return dict(
+            self.duck.execute(
+                "SELECT id, h FROM final WHERE substr(id, 1, 2) = ?", [bucket]
+            ).fetchall()
+        )
+
+
+class CaptureReader(ScratchDuckDB):
+    """The files of one capture, read with DuckDB."""
+
+    def __init__(self, output: Path, capture: Capture, tables: dict[str, Table]):
+        super().__init__("verify-cdc-")
+        self.output = output
+        self.target = capture.target
+        self.tables = tables
 
     def scan(self, table: Table, files: list[Path]) -> str:
         """A DuckDB relation of every row of the table's files, with its file's name."""
@@ -129,10 +153,13 @@ class CaptureReader:
             f"buffer_size = {CSV_BUFFER}, filename = true)"
         )
 
-    def stage(self, table: Table, files: list[Path]) -> None:
+    def stage(self, table: Table) -> bool:
         """Table `changes` (file, op, timestamp, sequence, id, row hash of every change row),
         table `last` (per key its last change), and view `final`: the full-load rows no change
         touched, streamed from the files, and the last changes that are not deletes."""
+        files = self.files = files_of(self.output, table.name, self.target)
+        if not files:
+            return False
         loads = [path for path in files if path.name.startswith("LOAD")]
         changes = [path for path in files if not path.name.startswith("LOAD")]
         texts = [duck_text(column, self.target) for column in table.columns]
@@ -156,8 +183,9 @@ class CaptureReader:
             f"SELECT l.id, l.h FROM {self.load} l ANTI JOIN last USING (id) "
             "UNION ALL SELECT id, h FROM last WHERE op <> 'D'"
         )
+        return True
 
-    def stream_problems(self) -> list[str]:
+    def problems(self) -> list[str]:
         """The rules a capture keeps, on the change rows and (streamed) the full-load rows."""
         problems = []
         one = self.duck.execute
@@ -192,28 +220,14 @@ class CaptureReader:
                 break
         return problems
 
-    def ranges(self) -> dict[str, tuple[int, str]]:
-        return {
-            bucket: (count, digest)
-            for bucket, count, digest in self.duck.execute(
-                f"SELECT substr(id, 1, 2), count(*), {DUCK_RANGE} FROM final GROUP BY 1"
-            ).fetchall()
-        }
-
-    def duplicated_loads(self, bucket: str) -> int:
+    def duplicates_in(self, bucket: str) -> int:
         return self.duck.execute(
             f"SELECT count(*) - count(DISTINCT id) FROM {self.load} WHERE substr(id, 1, 2) = ?",
             [bucket],
         ).fetchone()[0]
 
-    def hashes_in(self, bucket: str) -> dict[str, str]:
-        return dict(
-            self.duck.execute(
-                "SELECT id, h FROM final WHERE substr(id, 1, 2) = ?", [bucket]
-            ).fetchall()
-        )
-
-    def row(self, table: Table, files: list[Path], key: str) -> dict | None:
+    def row(self, table: Table, key: str) -> dict | None:
+        files = self.files
         texts = ", ".join(f"{duck_text(c, self.target)} AS {quoted(c.name)}" for c in table.columns)
         found = self.duck.execute(
             f"SELECT {quoted(OP_COLUMN)}, {texts} FROM {self.scan(table, files)} "
@@ -261,42 +275,43 @@ def verify_capture(params: dict, output: Path) -> dict[str, TableReport]:
     try:
         with connection.cursor() as cursor:
             for name, table in tables.items():
-                reports[name] = compare_table(reader, cursor, output, table)
+                reports[name] = compare_table(reader, cursor, table)
     finally:
         connection.close()
         reader.close()
     return reports
 
 
-def compare_table(reader: CaptureReader, cursor, output: Path, table: Table) -> TableReport:
+def compare_table(reader, cursor, table: Table) -> TableReport:
+    """Compare what `reader` holds of a table (a capture's files, a lake table) with the live
+    table: counts and hashes per key range, rows only where a range differs. `reader` offers
+    stage(table) -> bool (False: it holds nothing of it), problems(), ranges(),
+    hashes_in(bucket), duplicates_in(bucket) and row(table, key)."""
     target = reader.target
     report = TableReport(table.name)
-    files = files_of(output, table.name, target)
     theirs = source_ranges(cursor, table, target)
     report.live = sum(count for count, _ in theirs.values())
-    if not files:
-        ours: dict[str, tuple[int, str]] = {}
-    else:
-        try:
-            reader.stage(table, files)
-        except duckdb.Error as error:
-            report.problems.append(f"files not readable with the capture's settings: {error}")
-            return report
-        report.problems += reader.stream_problems()
-        ours = reader.ranges()
+    try:
+        holds = reader.stage(table)
+    except duckdb.Error as error:
+        report.problems.append(f"not readable with the capture's settings: {error}")
+        return report
+    ours: dict[str, tuple[int, str]] = reader.ranges() if holds else {}
+    if holds:
+        report.problems += reader.problems()
     report.in_files = sum(count for count, _ in ours.values())
     for bucket in sorted(set(ours) | set(theirs)):
         if ours.get(bucket) == theirs.get(bucket):
             continue
-        mine = reader.hashes_in(bucket) if files else {}
+        mine = reader.hashes_in(bucket) if holds else {}
         live = source_hashes_in(cursor, table, target, bucket)
-        if files and (twice := reader.duplicated_loads(bucket)):
-            report.problems.append(f"{twice:,} full-load rows appear more than once")
+        if holds and (twice := reader.duplicates_in(bucket)):
+            report.problems.append(f"{twice:,} rows appear more than once")
         report.missing += sorted(live.keys() - mine.keys())
         report.extra += sorted(mine.keys() - live.keys())
         report.changed += sorted(key for key in mine.keys() & live.keys() if mine[key] != live[key])
     for key in report.changed[:EXAMPLES]:
-        captured = reader.row(table, files, key) or {}
+        captured = reader.row(table, key) or {}
         live_row = source_row(cursor, table, target, key) or {}
         differing = [
             f"{column}: files {captured.get(column)!r}, source {live_row.get(column)!r}"

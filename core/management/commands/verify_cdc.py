@@ -3,6 +3,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
+from core.management.reconciling import fail_if_different, write_report
 from core.replication.capture import CaptureError
 from core.replication.verify import verify_capture
 
@@ -27,23 +28,7 @@ class Command(BaseCommand):
             reports = verify_capture(connection.get_connection_params(), path)
         except CaptureError as error:
             raise CommandError(str(error)) from None
-        differing = 0
-        for name, report in reports.items():
-            if report.same:
-                verdict = "same"
-            else:
-                differing += 1
-                verdict = (
-                    f"DIFFERS: {len(report.missing):,} missing, {len(report.extra):,} extra, "
-                    f"{len(report.changed):,} changed"
-                )
-            self.stdout.write(
-                f"{name:<18} {report.in_files:>10,} in files {report.live:>10,} live  {verdict}"
-            )
-            for problem in report.problems:
-                self.stdout.write(f"{'':<18} stream: {problem}")
-            for example in report.examples:
-                self.stdout.write(f"{'':<18} e.g. {example}")
-        if differing:
-            raise CommandError(f"{differing} tables differ from the source", returncode=1)
+        for report in reports.values():
+            write_report(self.stdout.write, report, held="in files", same=report.same)
+        fail_if_different(sum(not report.same for report in reports.values()))
         self.stdout.write("snapshot + changes = source")
