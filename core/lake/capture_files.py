@@ -1,0 +1,148 @@
+"""A capture folder read as a lakehouse job reads it: each table's files in the order they
+apply (full load first, then changes by name, which is by commit), and their rows as Arrow
+tables typed by the capture's own schema."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from core.replication import SCHEMA
+from core.replication.files import arrow_type, file_columns
+from core.replication.folder import Capture, CaptureError
+from core.replication.schema import Column, Table
+from core.replication.target import (
+    CHANGE_SEQUENCE_COLUMN,
+    S3Target,
+    change_range,
+)
+
+DELETED = "_deleted"  # a lakehouse table keeps a deleted key as a tombstone (see delta.py)
+
+
+class LakeError(Exception):
+    """One line for the user: what is wrong and what to do; nothing was applied."""
+
+
+@dataclass(frozen=True)
+class TableFiles:
+    table: Table
+    loads: list[Path]
+    changes: list[Path]
+
+    @property
+    def ordered(self) -> list[Path]:
+        return self.loads + self.changes
+
+
+def capture_table(name: str, record: dict) -> Table:
+    columns = [Column(column, kind, True, "") for column, kind in record["columns"]]
+    return Table(name, columns, record["primary_key"])
+
+
+def open_capture(folder: Path) -> tuple[Capture, dict[str, TableFiles]]:
+    """The capture's record and each table's files; a folder that is not a capture, or files
+    that disagree with its settings, are a LakeError."""
+    if not folder.is_dir():
+        raise LakeError(f"{folder} is not a folder: give the --output folder of cdc_tail")
+    try:
+        capture = Capture.load(folder)
+    except CaptureError as error:
+        raise LakeError(str(error)) from None
+    if capture is None:
+        raise LakeError(
+            f"{folder} is not a capture: it has no capture.json (make one with "
+            f"`manage.py cdc_tail --output {folder}`)"
+        )
+    if not capture.tables:
+        raise LakeError(
+            f"{folder} was written by an older cdc_tail that did not record its schema: "
+            "capture again into a new folder"
+        )
+    suffix = capture.target.suffix
+    found = {}
+    for name, record in sorted(capture.tables.items()):
+        table = capture_table(name, record)
+        if table.primary_key != ["id"]:
+            raise LakeError(f"{name} has primary key {table.primary_key}; the lakehouse keys by id")
+        folder_of_table = folder / SCHEMA / name
+        files = (
+            [p for p in folder_of_table.rglob("*") if p.is_file()]
+            if folder_of_table.exists()
+            else []
+        )
+        strangers = [p for p in files if not p.name.endswith(suffix)]
+        if strangers:
+            raise LakeError(
+                f"{strangers[0]} disagrees with the capture's settings (it writes {suffix} "
+                "files): move it out of the folder"
+            )
+        loads = sorted((p for p in files if p.name.startswith("LOAD")), key=lambda p: p.name)
+        changes = sorted((p for p in files if change_range(p.name)), key=lambda p: p.name)
+        unknown = set(files) - set(loads) - set(changes)
+        if unknown:
+            raise LakeError(f"{sorted(unknown)[0]} is neither a LOAD file nor a change file")
+        found[name] = TableFiles(table, loads, changes)
+    return capture, found
+
+
+def file_schema(table: Table, target: S3Target) -> pa.Schema:
+    """The typed columns of a capture file: Op, timestamp column, the table's, the sequence."""
+    types = [pa.string(), pa.string()]
+    types += [arrow_type(column.type, target) for column in table.columns]
+    types.append(pa.string())
+    return pa.schema(list(zip(file_columns(table, target), types, strict=True)))
+
+
+def lake_schema(table: Table, target: S3Target) -> pa.Schema:
+    """A lakehouse table: the source's columns, the commit time and change sequence of the
+    row's last change, and whether that change deleted it."""
+    fields = [pa.field(column.name, arrow_type(column.type, target)) for column in table.columns]
+    fields += [
+        pa.field(target.timestamp_column_name, pa.string()),
+        pa.field(CHANGE_SEQUENCE_COLUMN, pa.string()),
+        pa.field(DELETED, pa.bool_()),
+    ]
+    return pa.schema(fields)
+
+
+def read_file(path: Path, table: Table, target: S3Target) -> pa.Table:
+    """A capture file's rows, typed; a file that does not follow the settings is a LakeError."""
+    schema = file_schema(table, target)
+    try:
+        if path.name.endswith(".parquet"):
+            rows = pq.read_table(path)
+            if rows.schema.names != schema.names:
+                raise LakeError(f"{path} has columns {rows.schema.names}, not {schema.names}")
+            return rows.cast(schema)
+        text = pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(
+                column_names=None if target.add_column_name else schema.names,
+                block_size=1 << 22,
+            ),
+            parse_options=pacsv.ParseOptions(
+                delimiter=target.csv_delimiter, quote_char='"', newlines_in_values=True
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.string() for name in schema.names},
+                null_values=[target.csv_null_value],
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, OSError) as error:
+        raise LakeError(f"{path} is not readable with the capture's settings: {error}") from None
+    if text.schema.names != schema.names:
+        raise LakeError(f"{path} has columns {text.schema.names}, not {schema.names}")
+    columns = []
+    for field in schema:
+        column = text.column(field.name)
+        if pa.types.is_timestamp(field.type):
+            column = column.cast(pa.timestamp("us")).cast(field.type, safe=False)
+        elif not pa.types.is_string(field.type):
+            column = column.cast(field.type)
+        columns.append(column)
+    return pa.Table.from_arrays(columns, schema=schema)

@@ -1,0 +1,119 @@
+"""lakehouse_verify: each lakehouse table against the live PostgreSQL table, the way reladiff
+and data-diff work: row counts per tenant, then a hash per key range, then rows only where a
+range differs (the same comparison verify_cdc makes for a capture, see
+core/replication/verify.py). Tombstones (`_deleted`) are not rows."""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg2
+from deltalake import DeltaTable
+
+from core.lake.capture_files import DELETED, LakeError, open_capture
+from core.lake.delta import check_warehouse
+from core.replication import SCHEMA
+from core.replication.connections import session_params
+from core.replication.schema import Table
+from core.replication.target import S3Target
+from core.replication.verify import (
+    ScratchDuckDB,
+    TableReport,
+    compare_table,
+    duck_text,
+    quoted,
+    row_hash,
+)
+
+
+@dataclass
+class LakeReport:
+    table: TableReport
+    tenants: dict[str, tuple[int, int]] = field(default_factory=dict)  # differing: lake, live
+
+    @property
+    def same(self) -> bool:
+        return self.table.same and not self.tenants
+
+
+class LakeReader(ScratchDuckDB):
+    """A warehouse's Delta tables, read with DuckDB through Arrow (no DuckDB extension needed)."""
+
+    def __init__(self, warehouse: Path, target: S3Target):
+        super().__init__("lakehouse-verify-")
+        self.warehouse = warehouse
+        self.target = target
+
+    def text(self, column) -> str:
+        return duck_text(column, self.target, typed=True)
+
+    def stage(self, table: Table) -> bool:
+        path = self.warehouse / table.name
+        if not (path / "_delta_log").exists():
+            return False
+        self.duck.register("lake_rows", DeltaTable(str(path)).to_pyarrow_dataset())
+        texts = [self.text(column) for column in table.columns]
+        tenant = "id" if table.name == "core_tenant" else "tenant_id"
+        self.duck.execute(
+            "CREATE OR REPLACE TEMP VIEW final AS SELECT "
+            f"{self.text(table.column('id'))} AS id, {row_hash(texts)} AS h, "
+            f"CAST({quoted(tenant)} AS VARCHAR) AS tenant FROM lake_rows WHERE NOT {DELETED}"
+        )
+        return True
+
+    def problems(self) -> list[str]:
+        return []
+
+    def tenants(self) -> dict[str, int]:
+        return dict(self.duck.execute("SELECT tenant, count(*) FROM final GROUP BY 1").fetchall())
+
+    def duplicates_in(self, bucket: str) -> int:
+        return self.duck.execute(
+            "SELECT count(*) - count(DISTINCT id) FROM final WHERE substr(id, 1, 2) = ?", [bucket]
+        ).fetchone()[0]
+
+    def row(self, table: Table, key: str) -> dict | None:
+        texts = ", ".join(f"{self.text(c)} AS {quoted(c.name)}" for c in table.columns)
+        found = self.duck.execute(
+            f"SELECT {texts} FROM lake_rows WHERE NOT {DELETED} AND "
+            f"{self.text(table.column('id'))} = ?",
+            [key],
+        ).fetchone()
+        return (
+            None
+            if found is None
+            else dict(zip([c.name for c in table.columns], found, strict=True))
+        )
+
+
+def live_tenants(cursor, table: Table) -> dict[str, int]:
+    tenant = "id" if table.name == "core_tenant" else "tenant_id"
+    cursor.execute(f"SELECT {tenant}::text, count(*) FROM {SCHEMA}.{quoted(table.name)} GROUP BY 1")
+    return dict(cursor.fetchall())
+
+
+def verify_lake(params: dict, capture_dir: Path, warehouse: Path) -> dict[str, LakeReport]:
+    """Every table of the capture: its lakehouse table against the live one."""
+    capture, tables = open_capture(capture_dir)
+    check_warehouse(warehouse)
+    if not warehouse.is_dir():
+        raise LakeError(f"{warehouse} holds no tables yet: run lakehouse_apply first")
+    reader = LakeReader(warehouse, capture.target)
+    reports = {}
+    connection = psycopg2.connect(**session_params(params))
+    try:
+        with connection.cursor() as cursor:
+            for name, files in tables.items():
+                table = files.table
+                report = LakeReport(compare_table(reader, cursor, table))
+                if reader.stage(table):
+                    ours, theirs = reader.tenants(), live_tenants(cursor, table)
+                    report.tenants = {
+                        tenant: (ours.get(tenant, 0), theirs.get(tenant, 0))
+                        for tenant in sorted(set(ours) | set(theirs))
+                        if ours.get(tenant, 0) != theirs.get(tenant, 0)
+                    }
+                reports[name] = report
+    finally:
+        connection.close()
+        reader.close()
+    return reports

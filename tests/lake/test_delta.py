@@ -1,0 +1,162 @@
+"""The capture applied to Delta tables and reconciled with the source, through deliveries out of
+order and twice, a crash between two tables, and any grouping of files."""
+
+import io
+import random
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from deltalake import DeltaTable
+from django.core.management import CommandError, call_command
+from django.db import connection
+
+from core.lake import delta
+from core.lake.capture_files import LakeError
+from core.lake.delta import apply_to_delta
+from core.lake.verify import verify_lake
+from core.replication.setup import drop_publication, setup_replication
+from core.seeding import seed_all
+from core.simulation.runner import simulate
+from tests.conftest import NOW
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def drain(folder: Path, *args: str) -> None:
+    call_command(
+        "cdc_tail", "--slot", "lake_tail", "--output", str(folder), *args,
+        stdout=io.StringIO(), stderr=io.StringIO(),
+    )  # fmt: skip
+
+
+@pytest.fixture(params=["parquet", "csv"])
+def capture(request, tmp_path) -> Path:
+    """A capture with a full load and four batches of simulated changes, erasures included."""
+    seed_all(scale="0.03", seed=51, now=NOW)
+    with connection.cursor() as cursor:
+        setup_replication(cursor, publication="dms_publication")
+    folder = tmp_path / "capture"
+    drain(folder, "--data-format", request.param)
+    for round_number in range(4):
+        simulate(seed=round_number, rate=0, count=300)
+        drain(folder)
+    yield folder
+    with connection.cursor() as cursor:
+        drop_publication(cursor, publication="dms_publication")
+        cursor.execute("SELECT pg_drop_replication_slot('lake_tail')")
+
+
+def params() -> dict:
+    return connection.get_connection_params()
+
+
+def assert_same(capture: Path, warehouse: Path) -> None:
+    reports = verify_lake(params(), capture, warehouse)
+    wrong = {name: report for name, report in reports.items() if not report.same}
+    assert not wrong, wrong
+
+
+def test_the_lakehouse_equals_the_source_and_a_rerun_applies_nothing(capture, tmp_path):
+    warehouse = tmp_path / "warehouse"
+    out = io.StringIO()
+    call_command("lakehouse_apply", str(capture), "--warehouse", str(warehouse), stdout=out)
+    assert "Delta tables" in out.getvalue()
+    assert_same(capture, warehouse)
+    out = io.StringIO()
+    call_command("lakehouse_apply", str(capture), "--warehouse", str(warehouse), stdout=out)
+    assert "nothing new" in out.getvalue()
+    out = io.StringIO()
+    call_command("lakehouse_verify", str(capture), "--warehouse", str(warehouse), stdout=out)
+    assert out.getvalue().strip().endswith("lakehouse = source")
+
+
+def data_files(capture: Path) -> list[Path]:
+    return [p for p in (capture / "public").rglob("*") if p.is_file()]
+
+
+def test_files_delivered_out_of_order_and_twice_give_the_same_tables(capture, tmp_path):
+    """S3 delivers at least once and in no order: later changes first, the full load late,
+    earlier changes after, some files again; deletes must not come back."""
+    delivered = tmp_path / "delivered"
+    delivered.mkdir()
+    shutil.copy(capture / "capture.json", delivered)
+    files = data_files(capture)
+    random.Random(3).shuffle(files)
+    warehouse = tmp_path / "warehouse"
+    for start in range(0, len(files), max(1, len(files) // 4)):
+        for path in files[start : start + max(1, len(files) // 4)] + files[:2]:
+            target = delivered / path.relative_to(capture)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, target)
+        apply_to_delta(delivered, warehouse)
+    assert len(data_files(delivered)) == len(files)
+    assert_same(capture, warehouse)
+
+
+def test_a_crash_between_two_tables_merges_applies_nothing_twice(capture, tmp_path, monkeypatch):
+    warehouse = tmp_path / "warehouse"
+    real, applied = delta.apply_table, []
+
+    def crash_after_three(files, path, target, capture_id):
+        if len(applied) == 3:
+            raise KeyboardInterrupt  # killed between two tables
+        applied.append(path.name)
+        return real(files, path, target, capture_id)
+
+    monkeypatch.setattr(delta, "apply_table", crash_after_three)
+    with pytest.raises(KeyboardInterrupt):
+        apply_to_delta(capture, warehouse)
+    monkeypatch.undo()
+    simulate(seed=9, rate=0, count=200)  # new work before the rerun
+    drain(capture)
+    apply_to_delta(capture, warehouse)
+    assert_same(capture, warehouse)
+
+
+def table_state(warehouse: Path, name: str) -> pa.Table:
+    return DeltaTable(str(warehouse / name)).to_pyarrow_table().sort_by("id")
+
+
+def test_the_result_does_not_depend_on_how_files_are_grouped(capture, tmp_path, monkeypatch):
+    apply_to_delta(capture, tmp_path / "grouped")
+    monkeypatch.setattr(delta, "FILES_PER_MERGE", 1)
+    apply_to_delta(capture, tmp_path / "one_by_one")
+    for name in ("core_order", "core_event", "core_customer"):
+        assert table_state(tmp_path / "grouped", name).equals(
+            table_state(tmp_path / "one_by_one", name)
+        )
+    history = DeltaTable(str(tmp_path / "one_by_one" / "core_order")).history()
+    assert len(history) >= 5  # the full load and each change file in its own commit
+
+
+def test_bad_input_is_one_line_and_applies_nothing(capture, tmp_path):
+    warehouse = tmp_path / "warehouse"
+
+    def apply(folder: Path, into: Path = warehouse) -> str:
+        with pytest.raises(CommandError) as error:
+            call_command("lakehouse_apply", str(folder), "--warehouse", str(into))
+        assert "\n" not in str(error.value)
+        return str(error.value)
+
+    assert "is not a folder" in apply(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    assert "is not a capture: it has no capture.json" in apply(tmp_path / "empty")
+    stray = capture / "public/core_order/stray.json"
+    stray.write_text("{}")
+    assert "disagrees with the capture's settings" in apply(capture)
+    stray.unlink()
+    iceberg = tmp_path / "iceberg"
+    iceberg.mkdir()
+    (iceberg / "catalog.db").write_text("")
+    assert "holds Iceberg tables" in apply(capture, iceberg)
+    assert not warehouse.exists()
+    other = tmp_path / "other"
+    shutil.copytree(capture, other)
+    text = (other / "capture.json").read_text().replace('"snapshot_lsn": "', '"snapshot_lsn": "1')
+    (other / "capture.json").write_text(text)
+    apply_to_delta(capture, warehouse)
+    assert "built from another capture" in apply(other)
+    with pytest.raises(LakeError, match="holds no tables yet"):
+        verify_lake(params(), capture, tmp_path / "none")
