@@ -1,16 +1,15 @@
-"""lakehouse_verify: each lakehouse table against the live PostgreSQL table, the way reladiff
-and data-diff work: row counts per tenant, then a hash per key range, then rows only where a
-range differs (the same comparison verify_cdc makes for a capture, see
+"""lakehouse_verify: each lakehouse table (Delta or Iceberg) against the live PostgreSQL table,
+the way reladiff and data-diff work: row counts per tenant, then a hash per key range, then
+rows only where a range differs (the same comparison verify_cdc makes for a capture, see
 core/replication/verify.py). Tombstones (`_deleted`) are not rows."""
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg2
-from deltalake import DeltaTable
 
-from core.lake.capture_files import DELETED, LakeError, open_capture
-from core.lake.delta import check_warehouse
+from core.lake.apply import open_stores, warehouse_format
+from core.lake.capture_files import DELETED, LakeError, lake_schema, open_capture
 from core.replication import SCHEMA
 from core.replication.connections import session_params
 from core.replication.schema import Table
@@ -38,19 +37,27 @@ class LakeReport:
 class LakeReader(ScratchDuckDB):
     """A warehouse's Delta tables, read with DuckDB through Arrow (no DuckDB extension needed)."""
 
-    def __init__(self, warehouse: Path, target: S3Target):
+    def __init__(self, warehouse: Path, target: S3Target, table_format: str):
         super().__init__("lakehouse-verify-")
         self.warehouse = warehouse
         self.target = target
+        self.table_format = table_format
+        self.stores = open_stores(warehouse, table_format)
 
     def text(self, column) -> str:
         return duck_text(column, self.target, typed=True)
 
     def stage(self, table: Table) -> bool:
-        path = self.warehouse / table.name
-        if not (path / "_delta_log").exists():
+        store = self.stores(table.name, lake_schema(table, self.target))
+        taken, _ = store.taken()
+        if not taken:
             return False
-        self.duck.register("lake_rows", DeltaTable(str(path)).to_pyarrow_dataset())
+        if self.table_format == "delta":
+            self.duck.register("lake_rows", store.dataset())
+        else:  # a stream read once: kept in DuckDB (on disk past the memory limit)
+            self.duck.register("lake_stream", store.dataset())
+            self.duck.execute("CREATE OR REPLACE TABLE lake_rows AS SELECT * FROM lake_stream")
+            self.duck.unregister("lake_stream")
         texts = [self.text(column) for column in table.columns]
         tenant = "id" if table.name == "core_tenant" else "tenant_id"
         self.duck.execute(
@@ -94,10 +101,10 @@ def live_tenants(cursor, table: Table) -> dict[str, int]:
 def verify_lake(params: dict, capture_dir: Path, warehouse: Path) -> dict[str, LakeReport]:
     """Every table of the capture: its lakehouse table against the live one."""
     capture, tables = open_capture(capture_dir)
-    check_warehouse(warehouse)
-    if not warehouse.is_dir():
+    table_format = warehouse_format(warehouse)
+    if table_format is None:
         raise LakeError(f"{warehouse} holds no tables yet: run lakehouse_apply first")
-    reader = LakeReader(warehouse, capture.target)
+    reader = LakeReader(warehouse, capture.target, table_format)
     reports = {}
     connection = psycopg2.connect(**session_params(params))
     try:

@@ -3,13 +3,13 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from core.lake.apply import FORMATS, TableApplied, apply_capture
 from core.lake.capture_files import LakeError
-from core.lake.delta import TableApplied, apply_to_delta
 
 
 class Command(BaseCommand):
     help = (
-        "Apply a cdc_tail capture folder to Delta Lake tables (WAREHOUSE/<table>), as a careful "
+        "Apply a cdc_tail capture folder to Delta Lake or Iceberg tables, as a careful "
         "Glue job would: full load first, then changes in change-sequence order, the last "
         "change per key, one MERGE per table and group of files. Each table records in its own "
         "commits which files it has taken, so a rerun applies only what is new, and files "
@@ -19,12 +19,22 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("capture", help="a cdc_tail --output folder")
         parser.add_argument("--warehouse", required=True, help="where the tables are kept")
+        parser.add_argument(
+            "--format",
+            choices=FORMATS,
+            default="delta",
+            help="delta: Delta Lake tables at WAREHOUSE/<table> (the default); iceberg: Apache "
+            "Iceberg tables in a SQLite catalog at WAREHOUSE/catalog.db, namespace lakehouse",
+        )
 
-    def handle(self, *args, capture, warehouse, verbosity, **options):
+    def handle(self, *args, capture, warehouse, format, verbosity, **options):
         started = time.monotonic()
         try:
-            result = apply_to_delta(
-                Path(capture), Path(warehouse), on_table=self.report if verbosity >= 2 else None
+            result = apply_capture(
+                Path(capture),
+                Path(warehouse),
+                table_format=format,
+                on_table=self.report if verbosity >= 2 else None,
             )
         except LakeError as error:
             raise CommandError(str(error)) from None
@@ -33,7 +43,7 @@ class Command(BaseCommand):
         if verbosity >= 1:
             self.stdout.write(
                 f"applied {result.files:,} files ({rows:,} rows) to "
-                f"{len(result.tables)} Delta tables in {warehouse} in {seconds:.1f}s"
+                f"{len(result.tables)} {format} tables in {warehouse} in {seconds:.1f}s"
                 if result.files
                 else f"nothing new in {capture}: every table has taken every file"
             )

@@ -10,7 +10,7 @@ from core.management.reconciling import fail_if_different, write_report
 
 class Command(BaseCommand):
     help = (
-        "Reconcile the Delta tables lakehouse_apply built from a capture with the live "
+        "Reconcile the Delta or Iceberg tables lakehouse_apply built from a capture with the live "
         "PostgreSQL tables: row counts per table and tenant, hashes per key range, and a "
         "row-level diff of the ranges that differ. Run it when the capture has caught up "
         "(cdc_tail drained, nothing writing). Exit status 1 on any difference."

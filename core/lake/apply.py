@@ -1,0 +1,155 @@
+"""A capture applied to lakehouse tables, as a careful Glue job would apply it, whatever the
+table format (delta.py, iceberg.py hold what differs).
+
+Per table: the files it has not taken yet, full load first, then changes in change-sequence
+order, in groups; per group the last change per key only, then one MERGE:
+    WHEN MATCHED AND the source's sequence is newer THEN UPDATE (a delete: a tombstone)
+    WHEN NOT MATCHED THEN INSERT
+Which files a table has taken is written into the very commit that applied them, so a crash
+between the MERGE and the bookkeeping cannot apply a file twice, and a rerun applies only what
+is new.
+
+A deleted key stays as a tombstone (`_deleted` true, with the delete's sequence) rather than
+being removed: S3 delivers files at least once and in no order, and a change file that arrives
+after the delete of its key must not bring the key back. Readers (lakehouse_verify, the
+queries) leave tombstones out. With the sequence guard, the result depends neither on the order
+or repetition of deliveries nor on how the changes were split into files.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import duckdb
+import pyarrow as pa
+
+from core.lake.capture_files import DELETED, LakeError, TableFiles, lake_schema, open_capture
+from core.replication.target import CHANGE_SEQUENCE_COLUMN, OP_COLUMN, lsn_text
+
+FILES_KEY = "lakehouse.files"
+CAPTURE_KEY = "lakehouse.capture"
+# Change files applied by one MERGE at most (full-load files go one by one: they are big).
+FILES_PER_MERGE = 50
+FORMATS = ("delta", "iceberg")
+
+
+class TableStore(Protocol):
+    """One lakehouse table in one format."""
+
+    def taken(self) -> tuple[set[str], str | None]:
+        """The capture files the table has taken, and the capture it was built from."""
+
+    def merge(self, batch: pa.Table, files: list[str], capture_id: str) -> None:
+        """Apply one row per key (the last change) with the sequence guard, and record
+        `files` in the same commit."""
+
+
+@dataclass
+class TableApplied:
+    files: int = 0
+    rows: int = 0  # rows of the files, before keeping the last change per key
+    merges: int = 0
+
+
+@dataclass
+class ApplyResult:
+    tables: dict[str, TableApplied] = field(default_factory=dict)
+
+    @property
+    def files(self) -> int:
+        return sum(table.files for table in self.tables.values())
+
+
+def last_change_per_key(rows: pa.Table, schema: pa.Schema) -> pa.Table:
+    """One row per id, the one with the highest change sequence, shaped as the lake table."""
+    duck = duckdb.connect()
+    duck.register("batch", rows)
+    columns = ", ".join(f'"{name}"' for name in schema.names if name != DELETED)
+    last = duck.execute(
+        f'SELECT {columns}, "{OP_COLUMN}" = \'D\' AS "{DELETED}" FROM batch '
+        f'QUALIFY row_number() OVER (PARTITION BY id ORDER BY "{CHANGE_SEQUENCE_COLUMN}" DESC) = 1'
+    ).to_arrow_table()
+    duck.close()
+    return last.cast(schema)
+
+
+def groups(files: TableFiles, taken: set[str]) -> list[list[Path]]:
+    loads = [[path] for path in files.loads if path.name not in taken]
+    changes = [path for path in files.changes if path.name not in taken]
+    return loads + [
+        changes[start : start + FILES_PER_MERGE]
+        for start in range(0, len(changes), FILES_PER_MERGE)
+    ]
+
+
+def apply_table(store: TableStore, files: TableFiles, target, capture_id: str) -> TableApplied:
+    from core.lake.capture_files import read_file
+
+    done = TableApplied()
+    taken, owner = store.taken()
+    if owner is not None and owner != capture_id:
+        raise LakeError(
+            f"the warehouse holds {files.table.name} built from another capture ({owner}): "
+            "use a new --warehouse"
+        )
+    schema = lake_schema(files.table, target)
+    for group in groups(files, taken):
+        rows = pa.concat_tables([read_file(path, files.table, target) for path in group])
+        store.merge(last_change_per_key(rows, schema), [path.name for path in group], capture_id)
+        done.files += len(group)
+        done.rows += rows.num_rows
+        done.merges += 1
+    return done
+
+
+def warehouse_format(warehouse: Path) -> str | None:
+    """The format of the tables a warehouse holds, if any."""
+    from core.lake.iceberg import CATALOG_FILE
+
+    if (warehouse / CATALOG_FILE).exists():
+        return "iceberg"
+    if warehouse.is_dir() and any((path / "_delta_log").exists() for path in warehouse.iterdir()):
+        return "delta"
+    return None
+
+
+def open_stores(warehouse: Path, table_format: str):
+    """A function from (table name, lake schema) to that table's store."""
+    if warehouse.exists() and not warehouse.is_dir():
+        raise LakeError(f"{warehouse} is a file, not a folder")
+    found = warehouse_format(warehouse)
+    if found is not None and found != table_format:
+        raise LakeError(
+            f"{warehouse} holds {found} tables: use --format {found}, or another --warehouse"
+        )
+    if table_format == "delta":
+        from core.lake.delta import DeltaStore
+
+        return lambda name, schema: DeltaStore(warehouse / name)
+    from core.lake.iceberg import iceberg_stores
+
+    return iceberg_stores(warehouse)
+
+
+def apply_capture(
+    capture_dir: Path,
+    warehouse: Path,
+    *,
+    table_format: str = "delta",
+    on_table: Callable[[str, TableApplied], None] | None = None,
+) -> ApplyResult:
+    """Apply what each table of the capture has not taken yet."""
+    capture, tables = open_capture(capture_dir)
+    stores = open_stores(warehouse, table_format)
+    capture_id = f"{capture.slot}@{lsn_text(capture.snapshot_lsn)}"
+    result = ApplyResult()
+    for name, files in tables.items():
+        if not files.ordered:
+            continue
+        store = stores(name, lake_schema(files.table, capture.target))
+        applied = apply_table(store, files, capture.target, capture_id)
+        result.tables[name] = applied
+        if on_table:
+            on_table(name, applied)
+    return result
