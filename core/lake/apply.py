@@ -16,6 +16,7 @@ queries) leave tombstones out. With the sequence guard, the result depends neith
 or repetition of deliveries nor on how the changes were split into files.
 """
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,9 +25,19 @@ from typing import Protocol
 import duckdb
 import pyarrow as pa
 
-from core.lake.capture_files import DELETED, LakeError, TableFiles, lake_schema, open_capture
-from core.replication.target import CHANGE_SEQUENCE_COLUMN, OP_COLUMN, lsn_text
+from core.lake.capture_files import (
+    DELETED,
+    LakeError,
+    TableFiles,
+    capture_table,
+    lake_schema,
+    open_capture,
+)
+from core.replication.folder import Capture, write_durably
+from core.replication.schema import Table
+from core.replication.target import CHANGE_SEQUENCE_COLUMN, OP_COLUMN, S3Target, lsn_text
 
+WAREHOUSE_RECORD = "lakehouse.json"  # the capture a warehouse is built from: settings, schema
 FILES_KEY = "lakehouse.files"
 CAPTURE_KEY = "lakehouse.capture"
 # Change files applied by one MERGE at most (full-load files go one by one: they are big).
@@ -107,6 +118,8 @@ def warehouse_format(warehouse: Path) -> str | None:
     """The format of the tables a warehouse holds, if any."""
     from core.lake.iceberg import CATALOG_FILE
 
+    if (warehouse / WAREHOUSE_RECORD).exists():
+        return json.loads((warehouse / WAREHOUSE_RECORD).read_text())["format"]
     if (warehouse / CATALOG_FILE).exists():
         return "iceberg"
     if warehouse.is_dir() and any((path / "_delta_log").exists() for path in warehouse.iterdir()):
@@ -132,6 +145,47 @@ def open_stores(warehouse: Path, table_format: str):
     return iceberg_stores(warehouse)
 
 
+@dataclass(frozen=True)
+class Warehouse:
+    """What a warehouse knows of itself: its format, and the capture it is built from."""
+
+    path: Path
+    table_format: str
+    capture_id: str
+    target: S3Target
+    tables: dict[str, Table]
+
+
+def record_warehouse(warehouse: Path, table_format: str, capture: Capture, capture_id: str):
+    record = warehouse / WAREHOUSE_RECORD
+    if record.exists():
+        return
+    warehouse.mkdir(parents=True, exist_ok=True)
+    data = {
+        "format": table_format,
+        "capture": capture_id,
+        "s3_settings": capture.target.s3_settings(),
+        "tables": capture.tables,
+    }
+    write_durably(record, (json.dumps(data, indent=2) + "\n").encode())
+
+
+def open_warehouse(warehouse: Path) -> Warehouse:
+    record = warehouse / WAREHOUSE_RECORD
+    if not record.exists():
+        raise LakeError(
+            f"{warehouse} holds no lakehouse tables (no {WAREHOUSE_RECORD}): run lakehouse_apply"
+        )
+    data = json.loads(record.read_text())
+    return Warehouse(
+        path=warehouse,
+        table_format=data["format"],
+        capture_id=data["capture"],
+        target=S3Target.from_s3_settings(data["s3_settings"]),
+        tables={name: capture_table(name, table) for name, table in data["tables"].items()},
+    )
+
+
 def apply_capture(
     capture_dir: Path,
     warehouse: Path,
@@ -143,6 +197,7 @@ def apply_capture(
     capture, tables = open_capture(capture_dir)
     stores = open_stores(warehouse, table_format)
     capture_id = f"{capture.slot}@{lsn_text(capture.snapshot_lsn)}"
+    record_warehouse(warehouse, table_format, capture, capture_id)
     result = ApplyResult()
     for name, files in tables.items():
         if not files.ordered:

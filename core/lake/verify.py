@@ -8,8 +8,8 @@ from pathlib import Path
 
 import psycopg2
 
-from core.lake.apply import open_stores, warehouse_format
-from core.lake.capture_files import DELETED, LakeError, lake_schema, open_capture
+from core.lake.apply import open_stores, open_warehouse
+from core.lake.capture_files import DELETED, lake_schema
 from core.replication import SCHEMA
 from core.replication.connections import session_params
 from core.replication.schema import Table
@@ -98,19 +98,15 @@ def live_tenants(cursor, table: Table) -> dict[str, int]:
     return dict(cursor.fetchall())
 
 
-def verify_lake(params: dict, capture_dir: Path, warehouse: Path) -> dict[str, LakeReport]:
-    """Every table of the capture: its lakehouse table against the live one."""
-    capture, tables = open_capture(capture_dir)
-    table_format = warehouse_format(warehouse)
-    if table_format is None:
-        raise LakeError(f"{warehouse} holds no tables yet: run lakehouse_apply first")
-    reader = LakeReader(warehouse, capture.target, table_format)
+def verify_lake(params: dict, warehouse: Path) -> dict[str, LakeReport]:
+    """Every table of the warehouse against the live one."""
+    built = open_warehouse(warehouse)
+    reader = LakeReader(warehouse, built.target, built.table_format)
     reports = {}
     connection = psycopg2.connect(**session_params(params))
     try:
         with connection.cursor() as cursor:
-            for name, files in tables.items():
-                table = files.table
+            for name, table in built.tables.items():
                 report = LakeReport(compare_table(reader, cursor, table))
                 if reader.stage(table):
                     ours, theirs = reader.tenants(), live_tenants(cursor, table)

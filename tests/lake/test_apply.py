@@ -14,6 +14,7 @@ from django.db import connection
 from core.lake import apply
 from core.lake.apply import open_stores
 from core.lake.capture_files import LakeError, lake_schema, open_capture
+from core.lake.query import SAMPLE_QUERIES
 from core.lake.verify import verify_lake
 from core.replication.setup import drop_publication, setup_replication
 from core.seeding import seed_all
@@ -66,7 +67,7 @@ def params() -> dict:
 
 
 def assert_same(capture: Path, warehouse: Path) -> None:
-    reports = verify_lake(params(), capture, warehouse)
+    reports = verify_lake(params(), warehouse)
     wrong = {name: report for name, report in reports.items() if not report.same}
     assert not wrong, wrong
 
@@ -88,7 +89,7 @@ def test_the_lakehouse_equals_the_source_and_a_rerun_applies_nothing(
     call_command("lakehouse_apply", *arguments, stdout=out)
     assert "nothing new" in out.getvalue()
     out = io.StringIO()
-    call_command("lakehouse_verify", str(capture), "--warehouse", str(warehouse), stdout=out)
+    call_command("lakehouse_verify", "--warehouse", str(warehouse), stdout=out)
     assert out.getvalue().strip().endswith("lakehouse = source")
 
 
@@ -189,5 +190,28 @@ def test_bad_input_is_one_line_and_applies_nothing(capture, tmp_path, table_form
     (other / "capture.json").write_text(text)
     apply_to(capture, warehouse, table_format)
     assert "built from another capture" in fails(other)
-    with pytest.raises(LakeError, match="holds no tables yet"):
-        verify_lake(params(), capture, tmp_path / "none")
+    with pytest.raises(LakeError, match="holds no lakehouse tables"):
+        verify_lake(params(), tmp_path / "none")
+
+
+def test_the_readme_queries_answer_the_same_on_the_lake_and_the_source(
+    capture, tmp_path, table_format
+):
+    warehouse = tmp_path / "warehouse"
+    apply_to(capture, warehouse, table_format)
+    out = io.StringIO()
+    call_command("lakehouse_query", "--warehouse", str(warehouse), stdout=out)
+    assert out.getvalue().count(": same answer\n") == 4
+    assert "all 4 queries give the same answer on both sides" in out.getvalue()
+    with connection.cursor() as cursor:  # the source moves on; the lake has not caught up
+        cursor.execute("UPDATE core_tenant SET name = name || ' (renamed)'")
+    with pytest.raises(CommandError, match="different answers: Revenue by tenant") as error:
+        call_command("lakehouse_query", "--warehouse", str(warehouse), stdout=io.StringIO())
+    assert error.value.returncode == 1
+
+
+def test_the_queries_are_the_readmes_verbatim():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = readme.split("```sql\n", 1)[1].split("```", 1)[0]
+    shown = [statement.strip() for statement in block.split(";") if statement.strip()]
+    assert shown == [f"-- {title}\n{sql}" for title, sql in SAMPLE_QUERIES]

@@ -17,14 +17,11 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("capture", help="the capture folder the tables were built from")
-        parser.add_argument("--warehouse", required=True)
+        parser.add_argument("--warehouse", required=True, help="lakehouse_apply's --warehouse")
 
-    def handle(self, *args, capture, warehouse, **options):
+    def handle(self, *args, warehouse, **options):
         try:
-            reports = verify_lake(
-                connection.get_connection_params(), Path(capture), Path(warehouse)
-            )
+            reports = verify_lake(connection.get_connection_params(), Path(warehouse))
         except LakeError as error:
             raise CommandError(str(error)) from None
         for report in reports.values():

@@ -1,0 +1,55 @@
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
+
+from core.lake.capture_files import LakeError
+from core.lake.query import run_queries
+
+WIDTH = 46
+
+
+def shown(value) -> str:
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d")
+    if isinstance(value, Decimal | float):
+        return f"{value:,.2f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def line(row: tuple | None) -> str:
+    text = "  ".join(shown(value) for value in row) if row is not None else ""
+    return text if len(text) <= WIDTH else text[: WIDTH - 1] + "…"
+
+
+class Command(BaseCommand):
+    help = (
+        "Run the README's four sample queries with DuckDB over the lakehouse tables and with "
+        "PostgreSQL over the source, and print each answer beside the other, with a verdict. "
+        "Exit status 1 if any answer differs."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--warehouse", required=True, help="lakehouse_apply's --warehouse")
+
+    def handle(self, *args, warehouse, **options):
+        try:
+            answers = run_queries(connection.get_connection_params(), Path(warehouse))
+        except LakeError as error:
+            raise CommandError(str(error)) from None
+        for answer in answers:
+            verdict = "same answer" if answer.same else "DIFFERENT ANSWERS"
+            self.stdout.write(f"\n{answer.title}: {verdict}")
+            self.stdout.write(f"  {'lakehouse (DuckDB)':<{WIDTH}} | PostgreSQL")
+            for index in range(max(len(answer.lake), len(answer.source))):
+                ours = answer.lake[index] if index < len(answer.lake) else None
+                theirs = answer.source[index] if index < len(answer.source) else None
+                self.stdout.write(f"  {line(ours):<{WIDTH}} | {line(theirs)}")
+        different = [answer.title for answer in answers if not answer.same]
+        if different:
+            raise CommandError(f"different answers: {', '.join(different)}", returncode=1)
+        self.stdout.write(f"\nall {len(answers)} queries give the same answer on both sides")
