@@ -55,6 +55,9 @@ class TableStore(Protocol):
         """Apply one row per key (the last change) with the sequence guard, and record
         `files` in the same commit."""
 
+    def register(self, duck, name: str) -> None:
+        """Make the table (tombstones included) readable in a DuckDB connection as `name`."""
+
 
 @dataclass
 class TableApplied:

@@ -55,3 +55,7 @@ class DeltaStore:
     def dataset(self):
         """The table for reading (a pyarrow dataset: DuckDB scans it without loading it)."""
         return DeltaTable(str(self.path)).to_pyarrow_dataset()
+
+    def register(self, duck, name: str) -> None:
+        """Make the table (tombstones included) readable in DuckDB as `name`."""
+        duck.register(name, self.dataset())

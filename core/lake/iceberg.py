@@ -106,3 +106,10 @@ class IcebergStore:
         """The table for reading, as a stream of record batches."""
         table = self.table()
         return table.scan().to_arrow_batch_reader()
+
+    def register(self, duck, name: str) -> None:
+        """Make the table (tombstones included) readable in DuckDB as `name`: the stream can be
+        read once, so it is kept in DuckDB (on disk past its memory limit)."""
+        duck.register(f"{name}_stream", self.dataset())
+        duck.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM {name}_stream")
+        duck.unregister(f"{name}_stream")

@@ -99,11 +99,7 @@ class LakeViews(ScratchDuckDB):
             if not taken:
                 continue
             rows = f"{name}_rows"
-            if built.table_format == "delta":
-                self.duck.register(rows, store.dataset())
-            else:
-                self.duck.register(f"{name}_stream", store.dataset())
-                self.duck.execute(f"CREATE TABLE {rows} AS SELECT * FROM {name}_stream")
+            store.register(self.duck, rows)
             self.duck.execute(
                 f"CREATE VIEW {name} AS SELECT * EXCLUDE ({DELETED}) FROM {rows} "
                 f"WHERE NOT {DELETED}"

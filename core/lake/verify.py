@@ -41,7 +41,6 @@ class LakeReader(ScratchDuckDB):
         super().__init__("lakehouse-verify-")
         self.warehouse = warehouse
         self.target = target
-        self.table_format = table_format
         self.stores = open_stores(warehouse, table_format)
 
     def text(self, column) -> str:
@@ -52,12 +51,7 @@ class LakeReader(ScratchDuckDB):
         taken, _ = store.taken()
         if not taken:
             return False
-        if self.table_format == "delta":
-            self.duck.register("lake_rows", store.dataset())
-        else:  # a stream read once: kept in DuckDB (on disk past the memory limit)
-            self.duck.register("lake_stream", store.dataset())
-            self.duck.execute("CREATE OR REPLACE TABLE lake_rows AS SELECT * FROM lake_stream")
-            self.duck.unregister("lake_stream")
+        store.register(self.duck, "lake_rows")
         texts = [self.text(column) for column in table.columns]
         tenant = "id" if table.name == "core_tenant" else "tenant_id"
         self.duck.execute(
