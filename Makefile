@@ -1,7 +1,10 @@
-.PHONY: up test test-quick db db-stop db-status serve lint format bench bench-simulate bench-cdc clean-db
+.PHONY: up demo test test-quick db db-stop db-status serve lint format bench bench-simulate bench-cdc clean-db
 
 up:          ## the main job: venv, local PostgreSQL, migrate, seed (SCALE=small), admin login
 	bin/up
+
+demo:        ## the whole loop: seed, simulate, capture, apply to Delta and Iceberg, reconcile, query
+	bin/demo
 
 test:        ## the whole test suite against a throwaway PostgreSQL
 	bin/test
