@@ -1,4 +1,4 @@
-.PHONY: up demo test test-quick db db-stop db-status serve lint format bench bench-simulate bench-cdc clean-db
+.PHONY: up demo test test-quick db db-stop db-status serve lint format bench bench-simulate bench-cdc bench-lakehouse clean-db
 
 up:          ## the main job: venv, local PostgreSQL, migrate, seed (SCALE=small), admin login
 	bin/up
@@ -38,6 +38,9 @@ bench-simulate: ## simulator throughput and latency for 1, 2, 4 workers (ACTIONS
 
 bench-cdc:   ## cdc_tail against pg_recvlogical, and peak memory (SCALE=large; SCALE=10 for the big one)
 	bin/bootstrap && .venv/bin/python -m lakehouse.localdb run --ephemeral -- .venv/bin/python bench/cdc_bench.py --scale $(or $(SCALE),large)
+
+bench-lakehouse: ## lakehouse_apply to Delta and Iceberg against a DuckDB rebuild (SCALE=large)
+	bin/bootstrap && .venv/bin/python -m lakehouse.localdb run --ephemeral -- .venv/bin/python bench/lakehouse_bench.py --scale $(or $(SCALE),large)
 
 clean-db:    ## stop the local PostgreSQL and delete its data
 	.venv/bin/python -m lakehouse.localdb destroy

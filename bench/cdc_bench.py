@@ -143,13 +143,11 @@ def memory(scale: str, scratch: Path) -> None:
     sql("SELECT pg_drop_replication_slot('big_txn')::text")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", default="large", help="the full load's scale (default large)")
-    parser.add_argument("--actions", type=int, default=20_000, help="simulate actions to drain")
-    args = parser.parse_args()
+def start(make_target: str) -> None:
+    """On the throwaway server `make` started: Django, the schema, the publication, and a line
+    saying what machine this is."""
     if not os.environ.get("DATABASE_URL"):
-        sys.exit("error: run through `make bench-cdc` (it sets DATABASE_URL to a throwaway server)")
+        sys.exit(f"error: run through `make {make_target}` (it sets DATABASE_URL to a server)")
     import django
 
     django.setup()
@@ -159,6 +157,14 @@ def main() -> None:
         f"machine: {os.cpu_count()} cores, {platform.machine()}, Python "
         f"{platform.python_version()}, PostgreSQL {sql('SHOW server_version')}"
     )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", default="large", help="the full load's scale (default large)")
+    parser.add_argument("--actions", type=int, default=20_000, help="simulate actions to drain")
+    args = parser.parse_args()
+    start("bench-cdc")
     with tempfile.TemporaryDirectory(prefix="cdc-bench-") as scratch:
         speed(args.actions, Path(scratch))
         memory(args.scale, Path(scratch))

@@ -1,0 +1,92 @@
+"""Lakehouse benchmark, on a throwaway server (`make bench-lakehouse`, `SCALE=medium` to go
+quicker): a capture of SCALE (full load, then the changes of ACTIONS simulated actions in
+several batches) applied to Delta and to Iceberg tables by `lakehouse_apply`, each in its own
+process: seconds, rows/s and peak memory; and as the reference, DuckDB rebuilding the same final
+state in memory from the same files."""
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+os.environ.setdefault("SECRET_KEY", "benchmark-only-" + "x" * 40)
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lakehouse.settings")
+os.environ["DJANGO_ENV_FILE"] = "/nonexistent"
+
+from cdc_bench import NOW, manage, sql, start  # noqa: E402  (the same probe of peak memory)
+
+REBUILD = """
+import sys, time, duckdb
+capture = sys.argv[1]
+duck = duckdb.connect()
+started = time.monotonic()
+rows = 0
+for table in sys.argv[2:]:
+    files = f"{capture}/public/{table}/**/*.parquet"
+    rows += duck.execute(f"SELECT count(*) FROM read_parquet('{files}')").fetchone()[0]
+    duck.execute(
+        f"CREATE TABLE {table} AS SELECT * FROM read_parquet('{files}') "
+        "QUALIFY row_number() OVER (PARTITION BY id ORDER BY ar_h_change_seq DESC) = 1"
+    )
+    duck.execute(f"DELETE FROM {table} WHERE Op = 'D'")
+print(rows, time.monotonic() - started)
+"""
+
+
+def rebuild_in_duckdb(capture: Path, tables: list[str]) -> tuple[int, float, float]:
+    probe = (
+        "import resource, subprocess, sys\n"
+        "done = subprocess.run(sys.argv[1:], capture_output=True, text=True, check=True)\n"
+        "print(done.stdout.strip(), resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, sys.executable, "-c", REBUILD, str(capture), *tables],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rows, seconds, peak = done.stdout.split()
+    return int(rows), float(seconds), int(peak) / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", default="large")
+    parser.add_argument("--actions", type=int, default=10_000)
+    args = parser.parse_args()
+    start("bench-lakehouse")
+    from core.generation.rows import TABLE_ROWS
+
+    with tempfile.TemporaryDirectory(prefix="lakehouse-bench-") as scratch:
+        capture = Path(scratch) / "cdc"
+        manage("seed_all", "--scale", args.scale, "--clean", "--seed", "2026", "--now", NOW)
+        manage("cdc_tail", "--slot", "bench_lake", "--output", str(capture))
+        for _ in range(4):  # four batches of changes
+            manage("simulate", "--rate", "0", "--count", str(args.actions // 4), "--workers", "2")
+            manage("cdc_tail", "--slot", "bench_lake", "--output", str(capture))
+        sql("SELECT pg_drop_replication_slot('bench_lake')::text")
+        files = sum(1 for path in (capture / "public").rglob("*.parquet"))
+        rows, seconds, peak = rebuild_in_duckdb(capture, list(TABLE_ROWS))
+        print(f"capture: --scale {args.scale}, {rows:,} rows in {files} Parquet files")
+        print(f"\n{'':<34} {'seconds':>8} {'rows/s':>10} {'peak memory':>12}")
+        print(f"{'DuckDB rebuild in memory':<34} {seconds:>8.1f} {rows / seconds:>10,.0f} "
+              f"{peak:>9.0f} MB")  # fmt: skip
+        for table_format in ("delta", "iceberg"):
+            warehouse = Path(scratch) / table_format
+            seconds, peak, _ = manage("lakehouse_apply", str(capture), "--warehouse",
+                                      str(warehouse), "--format", table_format)  # fmt: skip
+            label = f"lakehouse_apply --format {table_format}"
+            print(f"{label:<34} {seconds:>8.1f} {rows / seconds:>10,.0f} {peak:>9.0f} MB")
+            seconds, peak, _ = manage("lakehouse_verify", "--warehouse", str(warehouse))
+            label = f"lakehouse_verify ({table_format})"
+            print(f"{label:<34} {seconds:>8.1f} {'':>10} {peak:>9.0f} MB")
+    print("(lakehouse_apply and _verify include starting Python and Django, about 0.5 s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from core.lake.capture_files import LakeError, open_capture
+from core.lake.merge_sql import create_sql, glue_job, merge_sql
+
+# Where each engine's MERGE writes and what it reads.
+TARGETS = {
+    "duckdb": ("{table}", "changes"),
+    "spark": ("glue_catalog.lakehouse.{table}", "changes_{table}"),
+    "athena": ("lakehouse.{table}", "raw_{table}"),
+}
+
+
+class Command(BaseCommand):
+    help = (
+        "Write, for each table of a capture, the CREATE TABLE and the MERGE that lakehouse_apply "
+        "runs (the last change per key by the change sequence; update when newer, insert when "
+        "not; deletes as tombstones), in DuckDB, Spark SQL (Iceberg) and Athena (Trino) SQL, "
+        "all rendered from one definition, and a Glue PySpark job that runs the Spark form over "
+        "the DMS folder."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("capture", help="a cdc_tail --output folder (for the schema)")
+        parser.add_argument("--output", default="lakehouse-sql", help="default lakehouse-sql/")
+
+    def handle(self, *args, capture, output, **options):
+        try:
+            found, tables = open_capture(Path(capture))
+        except LakeError as error:
+            raise CommandError(str(error)) from None
+        folder = Path(output)
+        for engine, (into, source) in TARGETS.items():
+            (folder / engine).mkdir(parents=True, exist_ok=True)
+            for name, files in tables.items():
+                table = files.table
+                target = into.format(table=name)
+                text = (
+                    create_sql(table, found.target, engine, target)
+                    + ";\n\n"
+                    + merge_sql(table, found.target, engine, target, source.format(table=name))
+                    + ";\n"
+                )
+                (folder / engine / f"{name}.sql").write_text(text)
+        (folder / "glue_job.py").write_text(
+            glue_job({name: files.table for name, files in tables.items()}, found.target)
+        )
+        self.stdout.write(
+            f"wrote {len(tables)} tables' CREATE and MERGE for duckdb, spark and athena, and "
+            f"glue_job.py, into {folder}"
+        )
