@@ -30,6 +30,7 @@ from core.lake.capture_files import (
     LakeError,
     TableFiles,
     capture_table,
+    check_columns,
     lake_schema,
     open_capture,
 )
@@ -198,6 +199,7 @@ def apply_capture(
 ) -> ApplyResult:
     """Apply what each table of the capture has not taken yet."""
     capture, tables = open_capture(capture_dir)
+    check_columns(tables, capture.target)
     stores = open_stores(warehouse, table_format)
     capture_id = f"{capture.slot}@{lsn_text(capture.snapshot_lsn)}"
     record_warehouse(warehouse, table_format, capture, capture_id)

@@ -2,6 +2,8 @@
 apply (full load first, then changes by name, which is by commit), and their rows as Arrow
 tables typed by the capture's own schema."""
 
+import csv
+import gzip
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,6 +88,39 @@ def open_capture(folder: Path) -> tuple[Capture, dict[str, TableFiles]]:
             raise LakeError(f"{sorted(unknown)[0]} is neither a LOAD file nor a change file")
         found[name] = TableFiles(table, loads, changes)
     return capture, found
+
+
+def file_header(path: Path, target: S3Target) -> list[str] | None:
+    """A file's column names, read cheaply (a Parquet footer, a CSV header line); None for a
+    CSV without a header."""
+    if path.name.endswith(".parquet"):
+        try:
+            return pq.read_schema(path).names
+        except (pa.ArrowInvalid, OSError) as error:
+            raise LakeError(f"{path} is not a Parquet file ({error})") from None
+    if not target.add_column_name:
+        return None
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rt", newline="") as handle:
+        return next(csv.reader(handle, delimiter=target.csv_delimiter), [])
+
+
+def check_columns(tables: dict[str, TableFiles], target: S3Target) -> None:
+    """Every file has the columns the capture's schema says, before anything is applied: a
+    table whose source schema changed mid-capture (DMS, with capture_ddls off, writes a new
+    column into the same folders) stops the apply with one line."""
+    for files in tables.values():
+        expected = file_columns(files.table, target)
+        for path in files.ordered:
+            found = file_header(path, target)
+            if found is not None and found != expected:
+                extra = [name for name in found if name not in expected]
+                missing = [name for name in expected if name not in found]
+                raise LakeError(
+                    f"{path} has columns {found}, not the capture's (new: {extra or 'none'}, "
+                    f"gone: {missing or 'none'}): the source schema changed during the capture; "
+                    "apply it to a new warehouse from a new capture"
+                )
 
 
 def file_schema(table: Table, target: S3Target) -> pa.Schema:

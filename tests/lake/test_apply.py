@@ -8,6 +8,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import sqlglot
 from django.core.management import CommandError, call_command
@@ -180,6 +181,19 @@ def test_bad_input_is_one_line_and_applies_nothing(capture, tmp_path, table_form
     stray.write_text("{}")
     assert "disagrees with the capture's settings" in fails(capture)
     stray.unlink()
+    # A column added at the source after the capture started (DMS with capture_ddls off
+    # writes it on): a file whose columns differ from the capture's schema.
+    first = sorted(p for p in (capture / "public/core_order").rglob("2*") if p.is_file())[0]
+    grown = first.with_name(f"29991231-0000000000-{'F' * 16}-{'F' * 16}{first.suffix}")
+    text = first.read_text() if first.suffix == ".csv" else None
+    if text is not None:
+        grown.write_text(text.replace(",ar_h_change_seq", ",ar_h_change_seq,loyalty_tier", 1))
+    else:
+        rows = pq.read_table(first)
+        pq.write_table(rows.append_column("loyalty_tier", pa.array(["x"] * rows.num_rows)), grown)
+    message = fails(capture)
+    assert "has columns" in message and "loyalty_tier" in message
+    grown.unlink()
     assert not warehouse.exists()
     other_format = "iceberg" if table_format == "delta" else "delta"
     apply_to(capture, tmp_path / "other_format", other_format)
