@@ -33,6 +33,7 @@ from core.lake.capture_files import (
     check_columns,
     lake_schema,
     open_capture,
+    read_file,
 )
 from core.replication.folder import Capture, write_durably
 from core.replication.schema import Table
@@ -99,8 +100,6 @@ def groups(files: TableFiles, taken: set[str]) -> list[list[Path]]:
 
 
 def apply_table(store: TableStore, files: TableFiles, target, capture_id: str) -> TableApplied:
-    from core.lake.capture_files import read_file
-
     done = TableApplied()
     taken, owner = store.taken()
     if owner is not None and owner != capture_id:
@@ -116,6 +115,10 @@ def apply_table(store: TableStore, files: TableFiles, target, capture_id: str) -
         done.rows += rows.num_rows
         done.merges += 1
     return done
+
+
+# The stores are imported where they are used: each imports this module's bookkeeping keys,
+# and only the format in use should pay for importing its engine (pyiceberg is slow to load).
 
 
 def warehouse_format(warehouse: Path) -> str | None:
