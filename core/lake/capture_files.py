@@ -12,7 +12,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from core.replication import SCHEMA
-from core.replication.files import arrow_type, file_columns
+from core.replication.files import arrow_schema, arrow_type, file_columns
 from core.replication.folder import Capture, CaptureError
 from core.replication.schema import Column, Table
 from core.replication.target import (
@@ -123,14 +123,6 @@ def check_columns(tables: dict[str, TableFiles], target: S3Target) -> None:
                 )
 
 
-def file_schema(table: Table, target: S3Target) -> pa.Schema:
-    """The typed columns of a capture file: Op, timestamp column, the table's, the sequence."""
-    types = [pa.string(), pa.string()]
-    types += [arrow_type(column.type, target) for column in table.columns]
-    types.append(pa.string())
-    return pa.schema(list(zip(file_columns(table, target), types, strict=True)))
-
-
 def lake_schema(table: Table, target: S3Target) -> pa.Schema:
     """A lakehouse table: the source's columns, the commit time and change sequence of the
     row's last change, and whether that change deleted it."""
@@ -145,7 +137,7 @@ def lake_schema(table: Table, target: S3Target) -> pa.Schema:
 
 def read_file(path: Path, table: Table, target: S3Target) -> pa.Table:
     """A capture file's rows, typed; a file that does not follow the settings is a LakeError."""
-    schema = file_schema(table, target)
+    schema = arrow_schema(table, target)  # the typed columns cdc_tail writes
     try:
         if path.name.endswith(".parquet"):
             rows = pq.read_table(path)

@@ -8,11 +8,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-import psycopg2
-
 from core.lake.apply import open_stores, open_warehouse
 from core.lake.capture_files import DELETED, lake_schema
-from core.replication.connections import session_params
+from core.replication.connections import session
 from core.replication.verify import ScratchDuckDB
 
 # The README's sample queries, verbatim (a test checks the README still shows exactly these).
@@ -108,10 +106,9 @@ class LakeViews(ScratchDuckDB):
 
 def run_queries(params: dict, warehouse: Path) -> list[Answer]:
     lake = LakeViews(warehouse)
-    connection = psycopg2.connect(**session_params(params))
     answers = []
     try:
-        with connection.cursor() as cursor:
+        with session(params) as cursor:
             for title, sql in SAMPLE_QUERIES:
                 cursor.execute(sql)
                 rows = lake.duck.execute(sql).to_arrow_table().to_pylist()  # no pytz needed
@@ -119,6 +116,5 @@ def run_queries(params: dict, warehouse: Path) -> list[Answer]:
                     Answer(title, [tuple(row.values()) for row in rows], cursor.fetchall())
                 )
     finally:
-        connection.close()
         lake.close()
     return answers

@@ -6,12 +6,10 @@ core/replication/verify.py). Tombstones (`_deleted`) are not rows."""
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psycopg2
-
 from core.lake.apply import open_stores, open_warehouse
 from core.lake.capture_files import DELETED, lake_schema
 from core.replication import SCHEMA
-from core.replication.connections import session_params
+from core.replication.connections import session
 from core.replication.schema import Table
 from core.replication.target import S3Target
 from core.replication.verify import (
@@ -34,14 +32,20 @@ class LakeReport:
         return self.table.same and not self.tenants
 
 
+def tenant_column(table: Table) -> str:
+    return "id" if table.name == "core_tenant" else "tenant_id"
+
+
 class LakeReader(ScratchDuckDB):
-    """A warehouse's Delta tables, read with DuckDB through Arrow (no DuckDB extension needed)."""
+    """A warehouse's Delta or Iceberg tables, read with DuckDB through Arrow (no DuckDB
+    extension needed)."""
 
     def __init__(self, warehouse: Path, target: S3Target, table_format: str):
         super().__init__("lakehouse-verify-")
         self.warehouse = warehouse
         self.target = target
         self.stores = open_stores(warehouse, table_format)
+        self.staged: str | None = None  # the table the view `final` holds now
 
     def text(self, column) -> str:
         return duck_text(column, self.target, typed=True)
@@ -50,15 +54,17 @@ class LakeReader(ScratchDuckDB):
         store = self.stores(table.name, lake_schema(table, self.target))
         taken, _ = store.taken()
         if not taken:
+            self.staged = None
             return False
         store.register(self.duck, "lake_rows")
         texts = [self.text(column) for column in table.columns]
-        tenant = "id" if table.name == "core_tenant" else "tenant_id"
         self.duck.execute(
             "CREATE OR REPLACE TEMP VIEW final AS SELECT "
             f"{self.text(table.column('id'))} AS id, {row_hash(texts)} AS h, "
-            f"CAST({quoted(tenant)} AS VARCHAR) AS tenant FROM lake_rows WHERE NOT {DELETED}"
+            f"CAST({quoted(tenant_column(table))} AS VARCHAR) AS tenant "
+            f"FROM lake_rows WHERE NOT {DELETED}"
         )
+        self.staged = table.name
         return True
 
     def problems(self) -> list[str]:
@@ -87,8 +93,10 @@ class LakeReader(ScratchDuckDB):
 
 
 def live_tenants(cursor, table: Table) -> dict[str, int]:
-    tenant = "id" if table.name == "core_tenant" else "tenant_id"
-    cursor.execute(f"SELECT {tenant}::text, count(*) FROM {SCHEMA}.{quoted(table.name)} GROUP BY 1")
+    cursor.execute(
+        f"SELECT {tenant_column(table)}::text, count(*) FROM {SCHEMA}.{quoted(table.name)} "
+        "GROUP BY 1"
+    )
     return dict(cursor.fetchall())
 
 
@@ -97,12 +105,11 @@ def verify_lake(params: dict, warehouse: Path) -> dict[str, LakeReport]:
     built = open_warehouse(warehouse)
     reader = LakeReader(warehouse, built.target, built.table_format)
     reports = {}
-    connection = psycopg2.connect(**session_params(params))
     try:
-        with connection.cursor() as cursor:
+        with session(params) as cursor:
             for name, table in built.tables.items():
                 report = LakeReport(compare_table(reader, cursor, table))
-                if reader.stage(table):
+                if reader.staged == name:  # compare_table staged it: not read a second time
                     ours, theirs = reader.tenants(), live_tenants(cursor, table)
                     report.tenants = {
                         tenant: (ours.get(tenant, 0), theirs.get(tenant, 0))
@@ -111,6 +118,5 @@ def verify_lake(params: dict, warehouse: Path) -> dict[str, LakeReport]:
                     }
                 reports[name] = report
     finally:
-        connection.close()
         reader.close()
     return reports

@@ -32,7 +32,7 @@ from core.replication.connections import (
     connection_lost,
     friendly,
     read_tables,
-    session_params,
+    session,
     slot_state,
 )
 from core.replication.folder import (
@@ -114,9 +114,8 @@ def prepare(
 
 
 def drop_slot(params: dict, slot: str) -> None:
-    with psycopg2.connect(**session_params(params)) as connection, connection.cursor() as cursor:
+    with session(params) as cursor:
         cursor.execute("SELECT pg_drop_replication_slot(%s)", [slot])
-    connection.close()
 
 
 def ensure_terminal_slot(params: dict, slot: str) -> None:
@@ -124,9 +123,8 @@ def ensure_terminal_slot(params: dict, slot: str) -> None:
     if plugin not in (None, "test_decoding"):
         raise CaptureError(f"slot {slot} uses {plugin}; cdc_tail reads test_decoding slots")
     if plugin is None:
-        with psycopg2.connect(**session_params(params)) as connection, connection.cursor() as cur:
-            cur.execute("SELECT pg_create_logical_replication_slot(%s, 'test_decoding')", [slot])
-        connection.close()
+        with session(params) as cursor:
+            cursor.execute("SELECT pg_create_logical_replication_slot(%s, 'test_decoding')", [slot])
 
 
 def run_capture(

@@ -1,6 +1,9 @@
 """Connections for the capture: a UTC session, the replication protocol, the slot's state, and
 the errors a user can fix, each as one line."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import psycopg2
 import psycopg2.extras
 
@@ -54,6 +57,18 @@ def connection_lost(error: BaseException) -> bool:
     return code is None or code[:2] in ("08", "57")
 
 
+@contextmanager
+def session(params: dict) -> Iterator:
+    """A cursor on a UTC session of its own, committed when the block ends, and the connection
+    closed whatever happens."""
+    connection = psycopg2.connect(**session_params(params))
+    try:
+        with connection, connection.cursor() as cursor:
+            yield cursor
+    finally:
+        connection.close()
+
+
 def replication_connection(params: dict):
     return psycopg2.connect(
         **session_params(params),
@@ -63,29 +78,26 @@ def replication_connection(params: dict):
 
 def slot_state(params: dict, slot: str) -> tuple[str | None, int | None]:
     """(plugin, confirmed flush LSN) of the slot; (None, None) if there is none."""
-    with psycopg2.connect(**session_params(params)) as connection, connection.cursor() as cursor:
+    with session(params) as cursor:
         cursor.execute(
             "SELECT plugin, confirmed_flush_lsn::text FROM pg_replication_slots "
             "WHERE slot_name = %s",
             [slot],
         )
         row = cursor.fetchone()
-    connection.close()
     if row is None:
         return None, None
     return row[0], lsn_number(row[1]) if row[1] else None
 
 
 def current_wal_lsn(params: dict) -> int:
-    with psycopg2.connect(**session_params(params)) as connection, connection.cursor() as cursor:
+    with session(params) as cursor:
         cursor.execute("SELECT pg_current_wal_lsn()::text")
         lsn = cursor.fetchone()[0]
-    connection.close()
     return lsn_number(lsn)
 
 
 def read_tables(params: dict) -> dict[str, Table]:
-    with psycopg2.connect(**session_params(params)) as connection, connection.cursor() as cursor:
+    with session(params) as cursor:
         tables = read_schema(cursor, measure_lobs=False)
-    connection.close()
     return {table.name: table for table in tables}

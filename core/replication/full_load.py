@@ -5,7 +5,7 @@ from datetime import datetime
 import psycopg2
 
 from core.replication import SCHEMA
-from core.replication.connections import replication_connection, session_params
+from core.replication.connections import replication_connection, session, session_params
 from core.replication.files import FileWriter, fsync_folder, is_timestamp, utc_timestamp
 from core.replication.folder import (
     LOAD_MARKER,
@@ -30,10 +30,9 @@ def full_load(params: dict, slot: str, layout: Layout) -> Capture:
     write_durably(marker, slot.encode())
     replication = replication_connection(params)
     try:
-        with psycopg2.connect(**session_params(params)) as clock, clock.cursor() as cursor:
+        with session(params) as cursor:
             cursor.execute("SELECT clock_timestamp()::text")
             started = utc_timestamp(cursor.fetchone()[0])
-        clock.close()
         with replication.cursor() as cursor:
             cursor.execute(f"CREATE_REPLICATION_SLOT {slot} LOGICAL test_decoding EXPORT_SNAPSHOT")
             _, consistent_point, snapshot, _ = cursor.fetchone()

@@ -17,10 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
-import psycopg2
 
 from core.replication import SCHEMA
-from core.replication.connections import read_tables, session_params
+from core.replication.connections import read_tables, session
 from core.replication.files import file_columns, is_timestamp
 from core.replication.folder import Capture, CaptureError
 from core.replication.schema import Table
@@ -271,13 +270,11 @@ def verify_capture(params: dict, output: Path) -> dict[str, TableReport]:
     tables = read_tables(params)
     reader = CaptureReader(output, capture, tables)
     reports: dict[str, TableReport] = {}
-    connection = psycopg2.connect(**session_params(params))
     try:
-        with connection.cursor() as cursor:
+        with session(params) as cursor:
             for name, table in tables.items():
                 reports[name] = compare_table(reader, cursor, table)
     finally:
-        connection.close()
         reader.close()
     return reports
 
