@@ -31,8 +31,9 @@ NOW = "2026-10-01T00:00:00Z"
 HALF_MILLION_SCALE = "0.42"
 
 
-def manage(*args: str) -> tuple[float, float, str]:
-    """Run a manage.py command in its own process: (seconds, peak MB, its stderr)."""
+def manage(*args: str, env: dict[str, str] | None = None) -> tuple[float, float, str]:
+    """Run a manage.py command in its own process (with `env` added to the environment):
+    (seconds, peak MB, its stderr)."""
     probe = (
         "import resource, subprocess, sys\n"
         "done = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
@@ -47,6 +48,7 @@ def manage(*args: str) -> tuple[float, float, str]:
         cwd=ROOT,
         capture_output=True,
         text=True,
+        env={**os.environ, **(env or {})},
     )
     seconds = time.monotonic() - started
     if done.returncode != 0:

@@ -2,13 +2,18 @@
 quicker): a capture of SCALE (full load, then the changes of ACTIONS simulated actions in
 several batches) applied to Delta and to Iceberg tables by `lakehouse_apply`, each in its own
 process: seconds, rows/s and peak memory; and as the reference, DuckDB rebuilding the same final
-state in memory from the same files."""
+state in memory from the same files.
+
+`--deltalake 1.5.0,1.5.1` also applies the capture with those delta-rs releases (each installed
+once into bench/deltalake/VERSION, from the package index), to compare their memory with the
+pinned one's: one release is reported to need several times its predecessor's for a MERGE."""
 
 import argparse
 import os
 import subprocess
 import sys
 import tempfile
+from importlib.metadata import version
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,11 +59,28 @@ def rebuild_in_duckdb(capture: Path, tables: list[str]) -> tuple[int, float, flo
     return int(rows), float(seconds), int(peak) / 1024
 
 
+def deltalake_release(version: str) -> dict[str, str]:
+    """The environment that makes `import deltalake` load that release."""
+    folder = ROOT / "bench" / "deltalake" / version
+    if not (folder / "deltalake").exists():
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target",
+             str(folder), f"deltalake=={version}"],
+            check=True,
+        )  # fmt: skip
+    return {"PYTHONPATH": str(folder)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", default="large")
     parser.add_argument("--actions", type=int, default=10_000)
+    parser.add_argument(
+        "--deltalake", default="", help="other delta-rs releases to compare, e.g. 1.5.0,1.5.1"
+    )
     args = parser.parse_args()
+    releases = [version for version in args.deltalake.split(",") if version]
+    environments = {release: deltalake_release(release) for release in releases}
     start("bench-lakehouse")
     from core.generation.rows import TABLE_ROWS
 
@@ -72,7 +94,9 @@ def main() -> None:
         sql("SELECT pg_drop_replication_slot('bench_lake')::text")
         files = sum(1 for path in (capture / "public").rglob("*.parquet"))
         rows, seconds, peak = rebuild_in_duckdb(capture, list(TABLE_ROWS))
-        print(f"capture: --scale {args.scale}, {rows:,} rows in {files} Parquet files")
+        print(f"capture: --scale {args.scale}, {rows:,} rows in {files} Parquet files; "
+              f"deltalake {version('deltalake')}, pyiceberg {version('pyiceberg')}, "
+              f"duckdb {version('duckdb')}")  # fmt: skip
         print(f"\n{'':<34} {'seconds':>8} {'rows/s':>10} {'peak memory':>12}")
         print(f"{'DuckDB rebuild in memory':<34} {seconds:>8.1f} {rows / seconds:>10,.0f} "
               f"{peak:>9.0f} MB")  # fmt: skip
@@ -85,6 +109,12 @@ def main() -> None:
             seconds, peak, _ = manage("lakehouse_verify", "--warehouse", str(warehouse))
             label = f"lakehouse_verify ({table_format})"
             print(f"{label:<34} {seconds:>8.1f} {'':>10} {peak:>9.0f} MB")
+        for release, environment in environments.items():
+            warehouse = Path(scratch) / f"delta-{release}"
+            seconds, peak, _ = manage("lakehouse_apply", str(capture), "--warehouse",
+                                      str(warehouse), env=environment)  # fmt: skip
+            label = f"lakehouse_apply, deltalake {release}"
+            print(f"{label:<34} {seconds:>8.1f} {rows / seconds:>10,.0f} {peak:>9.0f} MB")
     print("(lakehouse_apply and _verify include starting Python and Django, about 0.5 s)")
 
 

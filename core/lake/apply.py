@@ -9,6 +9,13 @@ Which files a table has taken is written into the very commit that applied them,
 between the MERGE and the bookkeeping cannot apply a file twice, and a rerun applies only what
 is new.
 
+Full-load files are read a chunk at a time, so memory stays flat whatever their size. While a
+table has taken no change file, a full-load file is appended in one commit: the full load is one
+snapshot, so no two of its files share a key and the MERGE could only insert. A full-load file
+delivered after changes were applied is merged chunk by chunk instead, its name recorded with
+the last chunk; a crash half way is harmless, as merging a chunk again changes nothing (its rows
+are older than any change).
+
 A deleted key stays as a tombstone (`_deleted` true, with the delete's sequence) rather than
 being removed: S3 delivers files at least once and in no order, and a change file that arrives
 after the delete of its key must not bring the key back. Readers (lakehouse_verify, the
@@ -17,13 +24,14 @@ or repetition of deliveries nor on how the changes were split into files.
 """
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from core.lake.capture_files import (
     DELETED,
@@ -33,6 +41,7 @@ from core.lake.capture_files import (
     check_columns,
     lake_schema,
     open_capture,
+    read_chunks,
     read_file,
 )
 from core.replication.folder import Capture, write_durably
@@ -57,8 +66,22 @@ class TableStore(Protocol):
         """Apply one row per key (the last change) with the sequence guard, and record
         `files` in the same commit."""
 
+    def append(self, chunks: Iterator[pa.Table], files: list[str], capture_id: str) -> int:
+        """Add rows whose keys the table does not hold, in one commit that records `files`;
+        the number of rows added."""
+
     def register(self, duck, name: str) -> None:
         """Make the table (tombstones included) readable in a DuckDB connection as `name`."""
+
+
+def register_files(duck, name: str, paths: list[str], schema: pa.Schema) -> None:
+    """A table that is exactly its Parquet data files (no deletion vectors, no delete files),
+    as a DuckDB view: DuckDB streams them within its memory limit, whatever the table's size."""
+    if not paths:
+        duck.register(name, schema.empty_table())
+        return
+    listed = ", ".join("'" + path.replace("'", "''") + "'" for path in paths)
+    duck.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM read_parquet([{listed}])")
 
 
 @dataclass
@@ -90,13 +113,38 @@ def last_change_per_key(rows: pa.Table, schema: pa.Schema) -> pa.Table:
     return last.cast(schema)
 
 
-def groups(files: TableFiles, taken: set[str]) -> list[list[Path]]:
-    loads = [[path] for path in files.loads if path.name not in taken]
+def as_lake_rows(rows: pa.Table, schema: pa.Schema) -> pa.Table:
+    """A full-load chunk shaped as the lake table (its keys are unique: no dedupe needed)."""
+    columns = [rows.column(name) for name in schema.names if name != DELETED]
+    columns.append(pc.equal(rows.column(OP_COLUMN), "D"))
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def change_groups(files: TableFiles, taken: set[str]) -> list[list[Path]]:
     changes = [path for path in files.changes if path.name not in taken]
-    return loads + [
+    return [
         changes[start : start + FILES_PER_MERGE]
         for start in range(0, len(changes), FILES_PER_MERGE)
     ]
+
+
+def merge_late_load(
+    store: TableStore, path: Path, files: TableFiles, target, schema, capture_id: str
+) -> int:
+    """A full-load file that came after changes: merged a chunk at a time, recorded with the
+    last chunk."""
+    rows = 0
+    chunks = read_chunks(path, files.table, target)
+    chunk = next(chunks, None)
+    while chunk is not None:
+        following = next(chunks, None)
+        recorded = [path.name] if following is None else []
+        store.merge(as_lake_rows(chunk, schema), recorded, capture_id)
+        rows += chunk.num_rows
+        chunk = following
+    if rows == 0:
+        store.append(iter([]), [path.name], capture_id)
+    return rows
 
 
 def apply_table(store: TableStore, files: TableFiles, target, capture_id: str) -> TableApplied:
@@ -108,7 +156,18 @@ def apply_table(store: TableStore, files: TableFiles, target, capture_id: str) -
             "use a new --warehouse"
         )
     schema = lake_schema(files.table, target)
-    for group in groups(files, taken):
+    changes_taken = any(not name.startswith("LOAD") for name in taken)
+    for path in files.loads:
+        if path.name in taken:
+            continue
+        if changes_taken:
+            done.rows += merge_late_load(store, path, files, target, schema, capture_id)
+        else:
+            chunks = (as_lake_rows(rows, schema) for rows in read_chunks(path, files.table, target))
+            done.rows += store.append(chunks, [path.name], capture_id)
+        done.files += 1
+        done.merges += 1
+    for group in change_groups(files, taken):
         rows = pa.concat_tables([read_file(path, files.table, target) for path in group])
         store.merge(last_change_per_key(rows, schema), [path.name for path in group], capture_id)
         done.files += len(group)
@@ -146,7 +205,7 @@ def open_stores(warehouse: Path, table_format: str):
     if table_format == "delta":
         from core.lake.delta import DeltaStore
 
-        return lambda name, schema: DeltaStore(warehouse / name)
+        return lambda name, schema: DeltaStore(warehouse / name, schema)
     from core.lake.iceberg import iceberg_stores
 
     return iceberg_stores(warehouse)

@@ -135,20 +135,30 @@ def lake_schema(table: Table, target: S3Target) -> pa.Schema:
     return pa.schema(fields)
 
 
-def read_file(path: Path, table: Table, target: S3Target) -> pa.Table:
-    """A capture file's rows, typed; a file that does not follow the settings is a LakeError."""
+CHUNK_ROWS = 50_000  # rows read and applied at a time from a full-load file
+CSV_BLOCK = 1 << 22
+
+
+def read_chunks(path: Path, table: Table, target: S3Target, rows: int | None = None):
+    """A capture file's rows, typed, `rows` (CHUNK_ROWS) at a time, so memory stays flat
+    whatever the file's size; a file that does not follow the settings is a LakeError."""
+    rows = rows or CHUNK_ROWS
     schema = arrow_schema(table, target)  # the typed columns cdc_tail writes
     try:
         if path.name.endswith(".parquet"):
-            rows = pq.read_table(path)
-            if rows.schema.names != schema.names:
-                raise LakeError(f"{path} has columns {rows.schema.names}, not {schema.names}")
-            return rows.cast(schema)
-        text = pacsv.read_csv(
+            parquet = pq.ParquetFile(path)
+            if parquet.schema_arrow.names != schema.names:
+                raise LakeError(
+                    f"{path} has columns {parquet.schema_arrow.names}, not {schema.names}"
+                )
+            for batch in parquet.iter_batches(batch_size=rows):
+                yield pa.Table.from_batches([batch]).cast(schema)
+            return
+        reader = pacsv.open_csv(
             path,
             read_options=pacsv.ReadOptions(
                 column_names=None if target.add_column_name else schema.names,
-                block_size=1 << 22,
+                block_size=CSV_BLOCK,
             ),
             parse_options=pacsv.ParseOptions(
                 delimiter=target.csv_delimiter, quote_char='"', newlines_in_values=True
@@ -160,10 +170,17 @@ def read_file(path: Path, table: Table, target: S3Target) -> pa.Table:
                 quoted_strings_can_be_null=False,
             ),
         )
+        if reader.schema.names != schema.names:
+            raise LakeError(f"{path} has columns {reader.schema.names}, not {schema.names}")
+        for batch in reader:
+            for start in range(0, batch.num_rows, rows):
+                yield typed(batch.slice(start, rows), schema)
     except (pa.ArrowInvalid, OSError) as error:
         raise LakeError(f"{path} is not readable with the capture's settings: {error}") from None
-    if text.schema.names != schema.names:
-        raise LakeError(f"{path} has columns {text.schema.names}, not {schema.names}")
+
+
+def typed(text: pa.RecordBatch, schema: pa.Schema) -> pa.Table:
+    """CSV text columns as the capture's types."""
     columns = []
     for field in schema:
         column = text.column(field.name)
@@ -173,3 +190,9 @@ def read_file(path: Path, table: Table, target: S3Target) -> pa.Table:
             column = column.cast(field.type)
         columns.append(column)
     return pa.Table.from_arrays(columns, schema=schema)
+
+
+def read_file(path: Path, table: Table, target: S3Target) -> pa.Table:
+    """A capture file's rows, typed, all at once (change files: small by CdcMinFileSize)."""
+    chunks = list(read_chunks(path, table, target))
+    return pa.concat_tables(chunks) if chunks else arrow_schema(table, target).empty_table()

@@ -2,19 +2,25 @@
 the files applied kept in each commit's metadata."""
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
-from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake import CommitProperties, DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
-from core.lake.apply import CAPTURE_KEY, FILES_KEY
+from core.lake.apply import CAPTURE_KEY, FILES_KEY, register_files
 from core.replication.target import CHANGE_SEQUENCE_COLUMN
+
+# delta-rs buffers a whole row group before writing it (a million rows by default) and reads
+# one whole when it merges: smaller ones keep both in bounds.
+WRITER = WriterProperties(max_row_group_size=64 * 1024)
 
 
 class DeltaStore:
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, schema: pa.Schema):
         self.path = path
+        self.schema = schema
 
     def taken(self) -> tuple[set[str], str | None]:
         try:
@@ -29,12 +35,35 @@ class DeltaStore:
                 capture = commit.get(CAPTURE_KEY, capture)
         return taken, capture
 
-    def merge(self, batch: pa.Table, files: list[str], capture_id: str) -> None:
-        commit = CommitProperties(
+    def commit(self, files: list[str], capture_id: str) -> CommitProperties:
+        return CommitProperties(
             custom_metadata={FILES_KEY: json.dumps(files), CAPTURE_KEY: capture_id}
         )
+
+    def append(self, chunks: Iterator[pa.Table], files: list[str], capture_id: str) -> int:
+        added = 0
+
+        def batches():
+            nonlocal added
+            for chunk in chunks:
+                added += chunk.num_rows
+                yield from chunk.cast(self.schema).to_batches()
+
+        write_deltalake(
+            str(self.path),
+            pa.RecordBatchReader.from_batches(self.schema, batches()),
+            mode="append",
+            writer_properties=WRITER,
+            commit_properties=self.commit(files, capture_id),
+        )
+        return added
+
+    def merge(self, batch: pa.Table, files: list[str], capture_id: str) -> None:
+        commit = self.commit(files, capture_id)
         if not (self.path / "_delta_log").exists():
-            write_deltalake(str(self.path), batch, commit_properties=commit)
+            write_deltalake(
+                str(self.path), batch, writer_properties=WRITER, commit_properties=commit
+            )
             return
         (
             DeltaTable(str(self.path))
@@ -43,6 +72,7 @@ class DeltaStore:
                 predicate="t.id = s.id",
                 source_alias="s",
                 target_alias="t",
+                writer_properties=WRITER,
                 commit_properties=commit,
             )
             .when_matched_update_all(
@@ -57,5 +87,11 @@ class DeltaStore:
         return DeltaTable(str(self.path)).to_pyarrow_dataset()
 
     def register(self, duck, name: str) -> None:
-        """Make the table (tombstones included) readable in DuckDB as `name`."""
-        duck.register(name, self.dataset())
+        """Make the table (tombstones included) readable in DuckDB as `name`: its data files
+        read directly, unless another writer gave it a feature that needs delta-rs to read
+        (deletion vectors, column mapping)."""
+        table = DeltaTable(str(self.path))
+        if table.protocol().min_reader_version > 1:
+            duck.register(name, table.to_pyarrow_dataset())
+            return
+        register_files(duck, name, table.file_uris(), self.schema)

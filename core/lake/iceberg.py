@@ -7,6 +7,8 @@ keys' rows are deleted and the result appended in one atomic commit, whose appen
 records the files applied (snapshot summary `lakehouse.files`)."""
 
 import json
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -15,7 +17,7 @@ from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import NoSuchTableError
 from pyiceberg.expressions import In
 
-from core.lake.apply import CAPTURE_KEY, FILES_KEY
+from core.lake.apply import CAPTURE_KEY, FILES_KEY, register_files
 from core.replication.target import CHANGE_SEQUENCE_COLUMN
 
 CATALOG_FILE = "catalog.db"
@@ -76,6 +78,19 @@ class IcebergStore:
                 capture = properties.get(CAPTURE_KEY, capture)
         return taken, capture
 
+    def append(self, chunks: Iterator[pa.Table], files: list[str], capture_id: str) -> int:
+        """Each chunk is its own snapshot (and data file), all committed at once."""
+        properties = {FILES_KEY: json.dumps(files), CAPTURE_KEY: capture_id}
+        table = self.table() or self.catalog.create_table(self.identifier, schema=self.schema)
+        added = 0
+        with table.transaction() as transaction:
+            for chunk in chunks:
+                transaction.append(chunk.cast(self.schema), snapshot_properties=properties)
+                added += chunk.num_rows
+            if added == 0:  # an empty file is still recorded as taken
+                transaction.append(self.schema.empty_table(), snapshot_properties=properties)
+        return added
+
     def merge(self, batch: pa.Table, files: list[str], capture_id: str) -> None:
         batch = batch.cast(self.schema)
         properties = {FILES_KEY: json.dumps(files), CAPTURE_KEY: capture_id}
@@ -83,22 +98,25 @@ class IcebergStore:
         if table.current_snapshot() is None:
             table.append(batch, snapshot_properties=properties)
             return
-        keys = In("id", batch.column("id").to_pylist())
-        current = table.scan(row_filter=keys).to_arrow().cast(self.schema)
         duck = duckdb.connect()
         duck.register("incoming", batch)
-        duck.register("current", current)
+        self.register(duck, "lake_rows")
         newest = (
             duck.execute(
-                "SELECT * FROM (SELECT * FROM incoming UNION ALL SELECT * FROM current) "
+                "SELECT * FROM (SELECT * FROM incoming UNION ALL BY NAME "
+                "SELECT * FROM lake_rows WHERE id IN (SELECT id FROM incoming)) "
                 f"QUALIFY row_number() OVER (PARTITION BY id ORDER BY {CHANGE_SEQUENCE_COLUMN} "
                 "DESC) = 1"
             )
             .to_arrow_table()
+            .select(self.schema.names)
             .cast(self.schema)
         )
         duck.close()
-        with table.transaction() as transaction:
+        keys = In("id", batch.column("id").to_pylist())
+        with table.transaction() as transaction, warnings.catch_warnings():
+            # pyiceberg warns when none of the keys is in the table yet: all new, as may be
+            warnings.filterwarnings("ignore", "Delete operation did not match any records")
             transaction.delete(keys)
             transaction.append(newest, snapshot_properties=properties)
 
@@ -108,8 +126,14 @@ class IcebergStore:
         return table.scan().to_arrow_batch_reader()
 
     def register(self, duck, name: str) -> None:
-        """Make the table (tombstones included) readable in DuckDB as `name`: the stream can be
-        read once, so it is kept in DuckDB (on disk past its memory limit)."""
+        """Make the table (tombstones included) readable in DuckDB as `name`: its data files
+        read directly; a table with delete files (written by another engine) is read through
+        pyiceberg and kept in DuckDB (on disk past its memory limit)."""
+        table = self.table()
+        tasks = list(table.scan().plan_files()) if table else []
+        if not any(task.delete_files for task in tasks):
+            register_files(duck, name, [task.file.file_path for task in tasks], self.schema)
+            return
         duck.register(f"{name}_stream", self.dataset())
-        duck.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM {name}_stream")
+        duck.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_stream")
         duck.unregister(f"{name}_stream")

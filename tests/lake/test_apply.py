@@ -14,7 +14,7 @@ import sqlglot
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from core.lake import apply
+from core.lake import apply, capture_files
 from core.lake.apply import open_stores
 from core.lake.capture_files import LakeError, lake_schema, open_capture
 from core.lake.query import SAMPLE_QUERIES
@@ -140,6 +140,46 @@ def test_a_crash_between_two_tables_merges_applies_nothing_twice(
     simulate(seed=9, rate=0, count=200)  # new work before the rerun
     drain(capture)
     apply_to(capture, warehouse, table_format)
+    assert_same(capture, warehouse)
+
+
+def test_a_full_load_file_after_the_changes_is_merged_in_chunks_through_a_crash(
+    capture, tmp_path, monkeypatch, table_format
+):
+    """A full-load file delivered late is merged a chunk at a time: killed between two
+    chunks, with new changes arriving meanwhile, the rerun still gives the source."""
+    delivered = tmp_path / "delivered"
+
+    def deliver(loads: bool) -> None:
+        for path in data_files(capture):
+            if path.name.startswith("LOAD") == loads:
+                target = delivered / path.relative_to(capture)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(path, target)
+        shutil.copy(capture / "capture.json", delivered)
+
+    warehouse = tmp_path / "warehouse"
+    deliver(loads=False)
+    apply_to(delivered, warehouse, table_format)
+    deliver(loads=True)
+    monkeypatch.setattr(capture_files, "CHUNK_ROWS", 1000)
+    real, chunks = apply.as_lake_rows, []
+
+    def killed_at_the_third_chunk(rows, schema):
+        chunks.append(rows.num_rows)
+        if len(chunks) == 3:
+            raise KeyboardInterrupt
+        return real(rows, schema)
+
+    monkeypatch.setattr(apply, "as_lake_rows", killed_at_the_third_chunk)
+    with pytest.raises(KeyboardInterrupt):
+        apply_to(delivered, warehouse, table_format)
+    monkeypatch.setattr(apply, "as_lake_rows", real)
+    assert 1000 in chunks  # a file was split
+    simulate(seed=11, rate=0, count=200)  # new work before the rerun
+    drain(capture)
+    deliver(loads=False)
+    apply_to(delivered, warehouse, table_format)
     assert_same(capture, warehouse)
 
 
