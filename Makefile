@@ -39,8 +39,8 @@ bench-simulate: ## simulator throughput and latency for 1, 2, 4 workers (ACTIONS
 bench-cdc:   ## cdc_tail against pg_recvlogical, and peak memory (SCALE=large; SCALE=10 for the big one)
 	bin/bootstrap && .venv/bin/python -m lakehouse.localdb run --ephemeral -- .venv/bin/python bench/cdc_bench.py --scale $(or $(SCALE),large)
 
-bench-lakehouse: ## lakehouse_apply to Delta and Iceberg against a DuckDB rebuild (SCALE=large)
-	bin/bootstrap && .venv/bin/python -m lakehouse.localdb run --ephemeral -- .venv/bin/python bench/lakehouse_bench.py --scale $(or $(SCALE),large)
+bench-lakehouse: ## lakehouse_apply to Delta and Iceberg against a DuckDB rebuild (SCALE=large; DELTALAKE=1.5.0,1.5.1 compares releases)
+	bin/bootstrap && .venv/bin/python -m lakehouse.localdb run --ephemeral -- .venv/bin/python bench/lakehouse_bench.py --scale $(or $(SCALE),large) --deltalake "$(DELTALAKE)"
 
 clean-db:    ## stop the local PostgreSQL and delete its data
 	.venv/bin/python -m lakehouse.localdb destroy
