@@ -6,8 +6,16 @@ core/replication/verify.py). Tombstones (`_deleted`) are not rows."""
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.lake.apply import open_stores, open_warehouse
+from core.lake.apply import WAREHOUSE_RECORD, open_stores, open_warehouse
 from core.lake.capture_files import DELETED, lake_schema
+from core.lake.manifest import (
+    ManifestError,
+    differences,
+    lake_state,
+    manifest_tables,
+    pick_checkpoint,
+    read_manifest,
+)
 from core.replication import SCHEMA
 from core.replication.connections import session
 from core.replication.schema import Table
@@ -120,3 +128,76 @@ def verify_lake(params: dict, warehouse: Path) -> dict[str, LakeReport]:
     finally:
         reader.close()
     return reports
+
+
+def register_folder_table(duck, folder: Path, name: str, relation: str) -> bool:
+    """A table of a folder of tables, whoever wrote it, as a DuckDB relation: this project's
+    warehouse, Delta tables (FOLDER/<table>/_delta_log), Iceberg tables in a SQLite catalog
+    (FOLDER/catalog.db, namespace lakehouse), or plain Parquet (FOLDER/<table>/**/*.parquet).
+    False if the folder has no such table."""
+    from core.lake.iceberg import CATALOG_FILE, NAMESPACE, open_catalog
+
+    path = folder / name
+    if (path / "_delta_log").exists():
+        from deltalake import DeltaTable
+
+        duck.register(relation, DeltaTable(str(path)).to_pyarrow_dataset())
+        return True
+    if (folder / CATALOG_FILE).exists():
+        from pyiceberg.exceptions import NoSuchTableError
+
+        try:
+            table = open_catalog(folder).load_table((NAMESPACE, name))
+        except NoSuchTableError:
+            return False
+        duck.register(f"{relation}_stream", table.scan().to_arrow_batch_reader())
+        duck.execute(f"CREATE OR REPLACE TEMP TABLE {relation} AS SELECT * FROM {relation}_stream")
+        duck.unregister(f"{relation}_stream")
+        return True
+    if path.is_dir() and any(path.rglob("*.parquet")):
+        pattern = str(path).replace("'", "''") + "/**/*.parquet"
+        duck.execute(
+            f"CREATE OR REPLACE TEMP VIEW {relation} AS "
+            f"SELECT * FROM read_parquet('{pattern}', union_by_name = true)"
+        )
+        return True
+    return False
+
+
+@dataclass
+class ManifestReport:
+    label: str
+    lsn: str
+    missing: list[str] = field(default_factory=list)  # tables the folder does not have
+    tables: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # table, tenant: what
+
+    @property
+    def same(self) -> bool:
+        return not self.missing and not any(self.tables.values())
+
+
+def verify_manifest(manifest_path: Path, folder: Path, label: str | None = None) -> ManifestReport:
+    """A folder of tables against a checkpoint of the manifest (the last by default)."""
+    manifest = read_manifest(manifest_path)
+    if (folder / WAREHOUSE_RECORD).exists():
+        built = open_warehouse(folder)
+        if built.capture_id != manifest["capture"]:
+            raise ManifestError(
+                f"{manifest_path} is from capture {manifest['capture']}, but {folder} was built "
+                f"from {built.capture_id}: use that capture's manifest"
+            )
+    if not folder.is_dir():
+        raise ManifestError(f"{folder} is not a folder of tables")
+    expected = pick_checkpoint(manifest, label)
+    report = ManifestReport(expected["label"], expected["lsn"])
+    reader = ScratchDuckDB("lakehouse-manifest-")
+    try:
+        for name, table in manifest_tables(manifest).items():
+            if not register_folder_table(reader.duck, folder, name, "pipeline_rows"):
+                report.missing.append(name)
+                continue
+            found = lake_state(reader.duck, "pipeline_rows", table, manifest["timestamp_precision"])
+            report.tables[name] = differences(expected["tables"].get(name, {}), found)
+    finally:
+        reader.close()
+    return report

@@ -4,7 +4,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
 from core.lake.capture_files import LakeError
-from core.lake.verify import verify_lake
+from core.lake.manifest import ManifestError
+from core.lake.verify import verify_lake, verify_manifest
 from core.management.reconciling import fail_if_different, write_report
 
 
@@ -13,13 +14,32 @@ class Command(BaseCommand):
         "Reconcile the Delta or Iceberg tables lakehouse_apply built from a capture with the live "
         "PostgreSQL tables: row counts per table and tenant, hashes per key range, and a "
         "row-level diff of the ranges that differ. Run it when the capture has caught up "
-        "(cdc_tail drained, nothing writing). Exit status 1 on any difference."
+        "(cdc_tail drained, nothing writing). With --manifest, check instead any folder of "
+        "tables (this project's, or Delta, Iceberg or Parquet tables a pipeline of yours "
+        "wrote) against the capture's expected results, without PostgreSQL. Exit status 1 on "
+        "any difference."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--warehouse", required=True, help="lakehouse_apply's --warehouse")
+        parser.add_argument(
+            "--warehouse",
+            required=True,
+            help="lakehouse_apply's --warehouse; with --manifest, any folder of tables",
+        )
+        parser.add_argument(
+            "--manifest",
+            help="a capture's manifest.json (written by simulate --scenario --manifest, or "
+            "cdc_tail --manifest): check the tables against it",
+        )
+        parser.add_argument(
+            "--checkpoint", help="with --manifest: the checkpoint to check (default: the last)"
+        )
 
-    def handle(self, *args, warehouse, **options):
+    def handle(self, *args, warehouse, manifest, checkpoint, **options):
+        if manifest:
+            return self.against_manifest(Path(manifest), Path(warehouse), checkpoint)
+        if checkpoint:
+            raise CommandError("--checkpoint goes with --manifest")
         try:
             reports = verify_lake(connection.get_connection_params(), Path(warehouse))
         except LakeError as error:
@@ -34,3 +54,24 @@ class Command(BaseCommand):
             )
         fail_if_different(sum(not report.same for report in reports.values()))
         self.stdout.write("lakehouse = source")
+
+    def against_manifest(self, manifest: Path, folder: Path, label: str | None) -> None:
+        if not manifest.is_file():
+            raise CommandError(f"no manifest at {manifest}: give a capture's manifest.json")
+        try:
+            report = verify_manifest(manifest, folder, label)
+        except (ManifestError, LakeError) as error:
+            raise CommandError(str(error)) from None
+        self.stdout.write(f"checkpoint {report.label!r} (source at {report.lsn})")
+        for name in report.missing:
+            self.stdout.write(f"  {name:<18} MISSING: {folder} has no such table")
+        for name, tenants in report.tables.items():
+            if not tenants:
+                self.stdout.write(f"  {name:<18} same")
+                continue
+            self.stdout.write(f"  {name:<18} DIFFERS in {len(tenants)} tenants")
+            for tenant, what in list(tenants.items())[:5]:
+                self.stdout.write(f"    tenant {tenant}: {'; '.join(what)}")
+        if not report.same:
+            raise CommandError("the tables differ from the manifest", returncode=1)
+        self.stdout.write("tables = manifest")

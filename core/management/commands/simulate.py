@@ -1,11 +1,16 @@
 import secrets
 import signal
 import sys
+from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
+from core.lake.manifest import MANIFEST_FILE, ManifestError, write_checkpoint
+from core.replication.folder import CAPTURE_FILE
+from core.replication.schema import read_schema
 from core.simulation.runner import SimulationError, SimulationResult, simulate
+from core.simulation.scenarios import SCENARIOS, ScenarioError, run_scenario
 
 
 class Command(BaseCommand):
@@ -47,10 +52,32 @@ class Command(BaseCommand):
             default=1,
             help="processes running actions at once, each on its own connection (default 1)",
         )
+        parser.add_argument(
+            "--scenario",
+            help="instead of the shop's day: run named stress scenarios (comma-separated, or "
+            "`all`); `--scenario list` says what each tests",
+        )
+        parser.add_argument(
+            "--scenario-size",
+            type=float,
+            default=1.0,
+            help="scale the scenarios' row counts (default 1: e.g. 100,000 rows in one "
+            "transaction)",
+        )
+        parser.add_argument(
+            "--manifest",
+            metavar="CAPTURE_DIR",
+            help="with --scenario: after each scenario, add the source's state to the expected "
+            "results in CAPTURE_DIR/manifest.json",
+        )
 
     def handle(
         self, *args, rate, count, duration, seed, tenant, speedup, workers, verbosity, **options
     ):
+        if options["scenario"]:
+            return self.scenarios(options["scenario"], seed, options)
+        if options["manifest"]:
+            raise CommandError("--manifest goes with --scenario")
         if rate < 0:
             raise CommandError("--rate must be 0 (as fast as possible) or more")
         if count is not None and count < 1:
@@ -91,6 +118,47 @@ class Command(BaseCommand):
             self.stderr.write("")
         if verbosity >= 1:
             self.report(result, seed, count, rate, workers)
+
+    def scenarios(self, chosen: str, seed: int | None, options: dict) -> None:
+        if chosen == "list":
+            for scenario in SCENARIOS.values():
+                self.stdout.write(f"{scenario.name}\n  tests: {scenario.pitfall}\n"
+                                  f"  a naive pipeline: {scenario.naive}")  # fmt: skip
+            return
+        names = list(SCENARIOS) if chosen == "all" else [n.strip() for n in chosen.split(",")]
+        unknown = [name for name in names if name not in SCENARIOS]
+        if unknown:
+            raise CommandError(
+                f"no scenario {unknown[0]!r}: choose from {', '.join(SCENARIOS)} or all "
+                "(--scenario list says what each tests)"
+            )
+        if options["scenario_size"] <= 0:
+            raise CommandError("--scenario-size must be positive")
+        folder = Path(options["manifest"]) if options["manifest"] else None
+        if folder is not None and not (folder / CAPTURE_FILE).exists():
+            raise CommandError(
+                f"{folder} is not a capture (no {CAPTURE_FILE}): run cdc_tail --output {folder} "
+                "first, so that the manifest belongs to it"
+            )
+        seed = 1 if seed is None else seed
+        for name in names:
+            try:
+                changed = run_scenario(name, seed=seed, size=options["scenario_size"])
+            except ScenarioError as error:
+                raise CommandError(f"{name}: {error}") from None
+            line = f"{name}: {changed:,} row changes"
+            if folder is not None:
+                with connection.cursor() as cursor:
+                    tables = {
+                        table.name: table for table in read_schema(cursor, measure_lobs=False)
+                    }
+                    try:
+                        taken = write_checkpoint(folder, cursor, tables, name)
+                    except ManifestError as error:
+                        raise CommandError(str(error)) from None
+                line += f"; expected results at {taken['lsn']} in {folder / MANIFEST_FILE}"
+            self.stdout.write(line)
+        self.stdout.write(f"(repeat with --seed {seed} on the same data)")
 
     def tenant_id(self, tenant: str):
         with connection.cursor() as cursor:

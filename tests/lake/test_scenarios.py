@@ -1,0 +1,151 @@
+"""The stress scenarios end to end: scenario → cdc_tail → lakehouse_apply in both formats →
+reconciled with the source and with the manifest; and each one caught by the naive apply's
+mistake it targets, while the same apply without that mistake passes."""
+
+import io
+import shutil
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+
+from core.lake.apply import apply_capture
+from core.lake.manifest import MANIFEST_FILE
+from core.lake.verify import verify_lake, verify_manifest
+from core.replication.setup import drop_publication, setup_replication
+from core.seeding import seed_all
+from core.simulation.scenarios import ADDED_COLUMN, SCENARIOS
+from tests.conftest import NOW
+from tests.lake.naive import MultipleMatches, naive_apply
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+# Which of the naive apply's mistakes each scenario must catch.
+CATCHES = {
+    "one-key-lifecycle": {"by_timestamp", "no_dedupe"},
+    "hot-key": {"no_dedupe"},
+    "concurrent-commits": {"by_timestamp"},
+    "delete-reinsert": {"no_dedupe"},
+    "big-transaction": {"by_timestamp", "no_dedupe"},
+    "burst": {"no_dedupe"},
+    "tenant-offboarding": {"partition_join"},
+    "edges": {"by_timestamp"},  # in Parquet, which keeps milliseconds
+}
+CSV_CAPTURES = {"hot-key", "burst", "big-transaction"}
+SIZE = "0.05"  # 5,000 rows in the big transaction, 500 in the burst: the slow test runs 1
+
+
+def quiet(*args: str) -> str:
+    out = io.StringIO()
+    call_command(*args, stdout=out, stderr=io.StringIO())
+    return out.getvalue()
+
+
+@pytest.fixture
+def shop(tmp_path):
+    """A seeded shop with a capture of its full load; the publication and slot removed after."""
+    seed_all(scale="0.03", seed=61, now=NOW)
+    with connection.cursor() as cursor:
+        setup_replication(cursor, publication="dms_publication")
+    yield tmp_path / "capture"
+    with connection.cursor() as cursor:
+        cursor.execute(f"ALTER TABLE core_customer DROP COLUMN IF EXISTS {ADDED_COLUMN}")
+        cursor.execute("ALTER TABLE core_event REPLICA IDENTITY FULL")
+        drop_publication(cursor, publication="dms_publication")
+        cursor.execute("SELECT pg_drop_replication_slot('scenarios')")
+
+
+def drain(capture: Path, *args: str) -> None:
+    quiet("cdc_tail", "--slot", "scenarios", "--output", str(capture), *args)
+
+
+def run(capture: Path, name: str, size: str = SIZE) -> None:
+    quiet("simulate", "--scenario", name, "--scenario-size", size, "--manifest", str(capture))
+    drain(capture)
+
+
+def assert_applied_right(capture: Path, tmp_path: Path) -> None:
+    params = connection.get_connection_params()
+    for table_format in ("delta", "iceberg"):
+        warehouse = tmp_path / table_format
+        apply_capture(capture, warehouse, table_format=table_format)
+        wrong = {n: r for n, r in verify_lake(params, warehouse).items() if not r.same}
+        assert not wrong, (table_format, wrong)
+        report = verify_manifest(capture / MANIFEST_FILE, warehouse)
+        assert report.same, (table_format, report)
+
+
+def naive_matches_manifest(capture: Path, mistake: str | None, folder: Path) -> bool:
+    """The naive apply's tables, written as plain Parquet, against the manifest."""
+    try:
+        duck = naive_apply(capture, mistake)
+    except MultipleMatches:
+        return False
+    for (name,) in duck.execute("SHOW TABLES").fetchall():
+        (folder / name).mkdir(parents=True)
+        duck.execute(f"COPY \"{name}\" TO '{folder / name / 'rows.parquet'}' (FORMAT parquet)")
+    duck.close()
+    return verify_manifest(capture / MANIFEST_FILE, folder).same
+
+
+@pytest.mark.parametrize("name", sorted(CATCHES))
+def test_a_scenario_is_applied_right_and_catches_the_mistakes_it_targets(name, shop, tmp_path):
+    data_format = "csv" if name in CSV_CAPTURES else "parquet"
+    drain(shop, "--data-format", data_format)
+    run(shop, name)
+    assert_applied_right(shop, tmp_path)
+    assert naive_matches_manifest(shop, None, tmp_path / "naive")
+    for mistake in CATCHES[name]:
+        assert not naive_matches_manifest(shop, mistake, tmp_path / mistake), mistake
+
+
+def test_toast_values_survive_updates_and_identity_default_loses_them(shop, tmp_path):
+    """With REPLICA IDENTITY FULL (setup_replication's default for LOB tables) the unchanged
+    LOB is in every UPDATE; with DEFAULT it is not, and the lakehouse is caught blanking it."""
+    drain(shop)
+    run(shop, "toast", size="1")
+    assert_applied_right(shop, tmp_path)
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE core_event REPLICA IDENTITY DEFAULT")
+    run(shop, "toast", size="1")
+    apply_capture(shop, tmp_path / "delta", table_format="delta")
+    report = verify_manifest(shop / MANIFEST_FILE, tmp_path / "delta")
+    assert not report.same
+    assert [name for name, tenants in report.tables.items() if tenants] == ["core_event"]
+    out = io.StringIO()
+    with pytest.raises(CommandError):  # beyond LobMaxSize: check_replication fails
+        call_command("check_replication", "--lob-max-kb", "32", stdout=out)
+    assert "FAIL  LOB core_event.properties" in out.getvalue()
+
+
+def test_a_schema_change_stops_the_apply_with_one_line(shop, tmp_path):
+    drain(shop)
+    run(shop, "schema-change")
+    with pytest.raises(CommandError) as error:
+        quiet("lakehouse_apply", str(shop), "--warehouse", str(tmp_path / "lake"))
+    assert ADDED_COLUMN in str(error.value) and "\n" not in str(error.value)
+    assert not (tmp_path / "lake").exists() or not any((tmp_path / "lake").iterdir())
+
+
+def test_scenario_list_and_bad_input(shop, tmp_path):
+    listed = quiet("simulate", "--scenario", "list")
+    assert all(name in listed for name in SCENARIOS)
+    with pytest.raises(CommandError, match="no scenario 'nope'"):
+        quiet("simulate", "--scenario", "nope")
+    with pytest.raises(CommandError, match="not a capture"):
+        quiet("simulate", "--scenario", "hot-key", "--manifest", str(tmp_path / "nowhere"))
+    drain(shop)
+    run(shop, "hot-key")
+    apply_capture(shop, tmp_path / "lake")
+    other = tmp_path / "other"
+    shutil.copytree(shop, other)
+    manifest = other / MANIFEST_FILE
+    manifest.write_text(manifest.read_text().replace('"capture": "scenarios@', '"capture": "x@'))
+    with pytest.raises(CommandError, match="use that capture's manifest"):
+        quiet(
+            "lakehouse_verify", "--warehouse", str(tmp_path / "lake"), "--manifest", str(manifest)
+        )
+    out = quiet("lakehouse_verify", "--warehouse", str(tmp_path / "lake"), "--manifest",
+                str(shop / MANIFEST_FILE))  # fmt: skip
+    assert out.strip().endswith("tables = manifest")
