@@ -44,6 +44,11 @@ def capture_table(name: str, record: dict) -> Table:
     return Table(name, columns, record["primary_key"])
 
 
+def hidden(path: Path) -> bool:
+    """Uploads in progress and tools' markers (`.NAME.partial`, `_SUCCESS`): not data yet."""
+    return path.name.startswith((".", "_"))
+
+
 def open_capture(folder: Path) -> tuple[Capture, dict[str, TableFiles]]:
     """The capture's record and each table's files; a folder that is not a capture, or files
     that disagree with its settings, are a LakeError."""
@@ -71,7 +76,7 @@ def open_capture(folder: Path) -> tuple[Capture, dict[str, TableFiles]]:
             raise LakeError(f"{name} has primary key {table.primary_key}; the lakehouse keys by id")
         folder_of_table = folder / SCHEMA / name
         files = (
-            [p for p in folder_of_table.rglob("*") if p.is_file()]
+            [p for p in folder_of_table.rglob("*") if p.is_file() and not hidden(p)]
             if folder_of_table.exists()
             else []
         )

@@ -10,7 +10,9 @@ wrong catches that mistake:
 - partition_join: the MERGE matches on (tenant_id, id), the partition column included.
 
 Files apply full load first, then the change files by name, which for one delivery of a
-capture is commit order.
+capture is commit order; or, given `deliveries`, each file as it arrives (twice if delivered
+twice), with no record of what was applied and no sequence guard: the mistake of a job
+triggered by S3 events.
 """
 
 from pathlib import Path
@@ -26,13 +28,19 @@ class MultipleMatches(Exception):
     pass
 
 
-def naive_apply(capture: Path, mistake: str | None) -> duckdb.DuckDBPyConnection:
+def naive_apply(
+    capture: Path, mistake: str | None, deliveries: list[Path] | None = None
+) -> duckdb.DuckDBPyConnection:
     """The capture applied to in-memory DuckDB tables, one per source table."""
     found, tables = open_capture(capture)
     duck = duckdb.connect()
     duck.execute("SET TimeZone = 'UTC'")
     for name, files in tables.items():
-        for number, path in enumerate(files.ordered):
+        ordered = files.ordered
+        if deliveries is not None:
+            mine = set(ordered)
+            ordered = [path for path in deliveries if path in mine]
+        for number, path in enumerate(ordered):
             rows = read_file(path, files.table, found.target)
             kept = [c for c in rows.column_names if c != "Op"]
             if number == 0:

@@ -121,6 +121,22 @@ def test_files_delivered_out_of_order_and_twice_give_the_same_tables(
     assert_same(capture, warehouse)
 
 
+def test_delivery_chaos_rounds_applied_one_by_one_give_the_source(capture, tmp_path, table_format):
+    """deliver_chaos: shuffled, late, twice, and half-uploaded files under hidden names."""
+    delivered, warehouse, lines = tmp_path / "delivered", tmp_path / "warehouse", []
+    for _ in range(40):
+        out = io.StringIO()
+        call_command("deliver_chaos", str(capture), str(delivered), "--seed", "4", stdout=out)
+        lines.append(out.getvalue())
+        apply_to(delivered, warehouse, table_format)
+        if "everything delivered" in out.getvalue():
+            break
+    assert "everything delivered" in lines[-1] and len(lines) > 3
+    assert any(" 0 again" not in line for line in lines)
+    assert any(" 0 still uploading" not in line for line in lines)
+    assert_same(capture, warehouse)
+
+
 def test_a_crash_between_two_tables_merges_applies_nothing_twice(
     capture, tmp_path, monkeypatch, table_format
 ):

@@ -1,0 +1,38 @@
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from core.lake.chaos import ChaosError, deliver_round
+
+
+class Command(BaseCommand):
+    help = (
+        "Copy a capture folder the way S3 events deliver it at worst, a round per run: part "
+        "of the files waiting, shuffled; some only under a hidden temporary name until the next "
+        "round; some delivered again. Run your apply after each round: it must still end equal "
+        "to the source. The same --seed gives the same rounds."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("capture", help="the capture folder (cdc_tail's --output)")
+        parser.add_argument("destination", help="the folder to deliver into")
+        parser.add_argument("--seed", type=int, default=1, help="default 1")
+        parser.add_argument(
+            "--rounds", type=int, default=1, help="rounds to deliver now (default 1)"
+        )
+
+    def handle(self, *args, capture, destination, seed, rounds, **options):
+        if rounds < 1:
+            raise CommandError("--rounds must be at least 1")
+        for _ in range(rounds):
+            try:
+                done = deliver_round(Path(capture), Path(destination), seed)
+            except ChaosError as error:
+                raise CommandError(str(error)) from None
+            self.stdout.write(
+                f"round {done.number}: {done.delivered} files delivered, {done.again} again, "
+                f"{done.unfinished} still uploading, {done.waiting} delayed"
+                + ("; everything delivered" if done.done else "")
+            )
+            if done.done:
+                break
