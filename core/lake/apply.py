@@ -81,7 +81,11 @@ def register_files(duck, name: str, paths: list[str], schema: pa.Schema) -> None
         duck.register(name, schema.empty_table())
         return
     listed = ", ".join("'" + path.replace("'", "''") + "'" for path in paths)
-    duck.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM read_parquet([{listed}])")
+    files = f"read_parquet([{listed}], union_by_name = true)"
+    present = set(duck.sql(f"SELECT * FROM {files} LIMIT 0").columns)
+    # A column added to the table that no data file holds yet: NULL in every row.
+    added = "".join(f', NULL AS "{n}"' for n in schema.names if n not in present)
+    duck.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT *{added} FROM {files}")
 
 
 @dataclass
@@ -223,8 +227,10 @@ class Warehouse:
 
 
 def record_warehouse(warehouse: Path, table_format: str, capture: Capture, capture_id: str):
+    """Record the capture the warehouse is built from, with its schema (the newest: a column
+    added during the capture is added to the tables)."""
     record = warehouse / WAREHOUSE_RECORD
-    if record.exists():
+    if record.exists() and json.loads(record.read_text())["tables"] == capture.tables:
         return
     warehouse.mkdir(parents=True, exist_ok=True)
     data = {

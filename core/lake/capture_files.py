@@ -95,6 +95,17 @@ def open_capture(folder: Path) -> tuple[Capture, dict[str, TableFiles]]:
     return capture, found
 
 
+def added_later(found: list[str], expected: list[str]) -> list[str] | None:
+    """The columns a file lacks because they were added to the table after it was written
+    (the last data columns, before the change sequence); None if the file's columns are not
+    the expected ones with such a tail missing."""
+    if found == expected:
+        return []
+    cut = len(found) - 1  # the change sequence comes last
+    tail_missing = cut >= 3 and len(found) < len(expected) and found[:cut] == expected[:cut]
+    return expected[cut:-1] if tail_missing and found[-1] == expected[-1] else None
+
+
 def file_header(path: Path, target: S3Target) -> list[str] | None:
     """A file's column names, read cheaply (a Parquet footer, a CSV header line); None for a
     CSV without a header."""
@@ -111,20 +122,22 @@ def file_header(path: Path, target: S3Target) -> list[str] | None:
 
 
 def check_columns(tables: dict[str, TableFiles], target: S3Target) -> None:
-    """Every file has the columns the capture's schema says, before anything is applied: a
-    table whose source schema changed mid-capture (DMS, with capture_ddls off, writes a new
-    column into the same folders) stops the apply with one line."""
+    """Every file has the columns the capture's schema says, before anything is applied, or
+    lacks only columns added after it was written (DMS, with capture_ddls off, writes a new
+    column into the later files of the same folders). Any other change stops the apply with
+    one line."""
     for files in tables.values():
         expected = file_columns(files.table, target)
         for path in files.ordered:
             found = file_header(path, target)
-            if found is not None and found != expected:
+            if found is not None and added_later(found, expected) is None:
                 extra = [name for name in found if name not in expected]
                 missing = [name for name in expected if name not in found]
                 raise LakeError(
-                    f"{path} has columns {found}, not the capture's (new: {extra or 'none'}, "
-                    f"gone: {missing or 'none'}): the source schema changed during the capture; "
-                    "apply it to a new warehouse from a new capture"
+                    f"{path} does not have the capture's columns (new: {extra or 'none'}, "
+                    f"gone: {missing or 'none'}): the source schema changed in a way the "
+                    "lakehouse does not follow (only added columns are); apply a new capture "
+                    "to a new warehouse"
                 )
 
 
@@ -152,12 +165,9 @@ def read_chunks(path: Path, table: Table, target: S3Target, rows: int | None = N
     try:
         if path.name.endswith(".parquet"):
             parquet = pq.ParquetFile(path)
-            if parquet.schema_arrow.names != schema.names:
-                raise LakeError(
-                    f"{path} has columns {parquet.schema_arrow.names}, not {schema.names}"
-                )
+            missing = columns_missing(path, parquet.schema_arrow.names, schema)
             for batch in parquet.iter_batches(batch_size=rows):
-                yield pa.Table.from_batches([batch]).cast(schema)
+                yield with_columns(pa.Table.from_batches([batch]), missing, schema)
             return
         reader = pacsv.open_csv(
             path,
@@ -175,16 +185,35 @@ def read_chunks(path: Path, table: Table, target: S3Target, rows: int | None = N
                 quoted_strings_can_be_null=False,
             ),
         )
-        if reader.schema.names != schema.names:
-            raise LakeError(f"{path} has columns {reader.schema.names}, not {schema.names}")
+        missing = columns_missing(path, reader.schema.names, schema)
         for batch in reader:
             for start in range(0, batch.num_rows, rows):
-                yield typed(batch.slice(start, rows), schema)
+                text = pa.Table.from_batches([batch.slice(start, rows)])
+                yield typed(with_columns(text, missing, text_schema(schema)), schema)
     except (pa.ArrowInvalid, OSError) as error:
         raise LakeError(f"{path} is not readable with the capture's settings: {error}") from None
 
 
-def typed(text: pa.RecordBatch, schema: pa.Schema) -> pa.Table:
+def columns_missing(path: Path, found: list[str], schema: pa.Schema) -> list[str]:
+    missing = added_later(found, schema.names)
+    if missing is None:
+        raise LakeError(f"{path} has columns {found}, not {schema.names}")
+    return missing
+
+
+def text_schema(schema: pa.Schema) -> pa.Schema:
+    return pa.schema([pa.field(name, pa.string()) for name in schema.names])
+
+
+def with_columns(rows: pa.Table, missing: list[str], schema: pa.Schema) -> pa.Table:
+    """The rows with the columns added after they were written, as NULL, in the schema's order
+    and types."""
+    for name in missing:
+        rows = rows.append_column(name, pa.nulls(rows.num_rows, schema.field(name).type))
+    return rows.select(schema.names).cast(schema)
+
+
+def typed(text: pa.Table, schema: pa.Schema) -> pa.Table:
     """CSV text columns as the capture's types."""
     columns = []
     for field in schema:

@@ -53,6 +53,7 @@ class DeltaStore:
             str(self.path),
             pa.RecordBatchReader.from_batches(self.schema, batches()),
             mode="append",
+            schema_mode="merge",  # a column added during the capture
             writer_properties=WRITER,
             commit_properties=self.commit(files, capture_id),
         )
@@ -72,6 +73,7 @@ class DeltaStore:
                 predicate="t.id = s.id",
                 source_alias="s",
                 target_alias="t",
+                merge_schema=True,  # a column added during the capture
                 writer_properties=WRITER,
                 commit_properties=commit,
             )

@@ -67,6 +67,17 @@ class IcebergStore:
         except NoSuchTableError:
             return None
 
+    def writable(self):
+        """The table, created, or given the columns added to the source since."""
+        table = self.table()
+        if table is None:
+            return self.catalog.create_table(self.identifier, schema=self.schema)
+        if set(self.schema.names) - set(table.schema().column_names):
+            with table.update_schema() as update:
+                update.union_by_name(self.schema)
+            table = self.catalog.load_table(self.identifier)
+        return table
+
     def taken(self) -> tuple[set[str], str | None]:
         table = self.table()
         taken: set[str] = set()
@@ -81,7 +92,7 @@ class IcebergStore:
     def append(self, chunks: Iterator[pa.Table], files: list[str], capture_id: str) -> int:
         """Each chunk is its own snapshot (and data file), all committed at once."""
         properties = {FILES_KEY: json.dumps(files), CAPTURE_KEY: capture_id}
-        table = self.table() or self.catalog.create_table(self.identifier, schema=self.schema)
+        table = self.writable()
         added = 0
         with table.transaction() as transaction:
             for chunk in chunks:
@@ -94,7 +105,7 @@ class IcebergStore:
     def merge(self, batch: pa.Table, files: list[str], capture_id: str) -> None:
         batch = batch.cast(self.schema)
         properties = {FILES_KEY: json.dumps(files), CAPTURE_KEY: capture_id}
-        table = self.table() or self.catalog.create_table(self.identifier, schema=self.schema)
+        table = self.writable()
         if table.current_snapshot() is None:
             table.append(batch, snapshot_properties=properties)
             return

@@ -43,9 +43,10 @@ from core.replication.folder import (
     Layout,
     lock_folder,
     remove_unconfirmed,
+    table_record,
 )
 from core.replication.full_load import full_load
-from core.replication.stream import Stream, Totals, Transaction
+from core.replication.stream import SchemaChanged, Stream, Totals, Transaction
 from core.replication.target import S3Target, lsn_text
 
 __all__ = ["CaptureError", "Totals", "Transaction", "run_capture"]
@@ -109,6 +110,9 @@ def prepare(
         )
     remove_unconfirmed(layout, capture.flushed_lsn)
     capture.released_lsn = None
+    # Columns added since (DMS, with capture_ddls off, writes them into the later files):
+    # the capture's schema is the newest, and older files lack the added columns.
+    capture.tables = {name: table_record(table) for name, table in layout.tables.items()}
     capture.save(output)
     return layout, capture, False
 
@@ -146,6 +150,7 @@ def run_capture(
     totals = Totals()
     lock = lock_folder(output) if output else None
     outage = 0
+    schema_seen: dict[str, list[str]] = {}  # a table's columns when a change outgrew them
     try:
         while True:
             try:
@@ -179,6 +184,18 @@ def run_capture(
                     capture.released_lsn = slot_state(params, slot)[1]
                     capture.save(output)
                 return totals
+            except SchemaChanged as changed:
+                table = str(changed)
+                columns = [c.name for c in layout.tables[table].columns] if layout else []
+                if schema_seen.get(table) == columns:  # read anew, and still not the change's
+                    raise CaptureError(
+                        f"{table}'s changes carry columns the table no longer has (added and "
+                        "dropped again): start a new capture in an empty folder"
+                    ) from None
+                schema_seen[table] = columns
+                if on_note:
+                    on_note(f"{table} has new columns: carrying on with the new schema")
+                continue
             except psycopg2.Error as error:
                 readable = friendly(error, slot=slot, params=params)
                 if readable is not None:

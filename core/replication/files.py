@@ -7,6 +7,7 @@ float. Timestamps are the one thing rewritten: always `yyyy-MM-dd HH:mm:ss.fffff
 CSV, and in Parquet TIMESTAMP columns (UTC) at the target's precision.
 """
 
+import contextlib
 import csv
 import gzip
 import os
@@ -206,6 +207,11 @@ class FileWriter:
 
     def discard(self) -> None:
         try:
+            if self.target.data_format != "csv":
+                # Closed before its file: a writer left to the garbage collector would write
+                # its footer into a closed file.
+                with contextlib.suppress(Exception):
+                    self.parquet.close()
             self.raw.close()
         finally:
             self.partial.unlink(missing_ok=True)

@@ -150,11 +150,19 @@ class Batch:
         self.writers.clear()
 
 
+class SchemaChanged(Exception):
+    """A change carries a column the capture's schema does not have (an ALTER TABLE … ADD
+    COLUMN while cdc_tail ran): the stream starts again from the last durable batch, with the
+    schema read anew."""
+
+
 def change_row(
     columns: list[tuple[str, bool]], change: Change, committed: str, sequence: str, totals: Totals
 ) -> list[str | None]:
     """A file row from a change; `columns` is the table's (name, is a timestamp) in order."""
     values = change.values
+    if len(values) > len(columns) or not values.keys() <= {name for name, _ in columns}:
+        raise SchemaChanged(change.table)
     row: list[str | None] = [change.op, committed]
     for name, stamp in columns:
         value = values.get(name)

@@ -7,7 +7,8 @@ wrong catches that mistake:
                   ties going to the first row of the file, instead of by change sequence;
 - no_dedupe:      each file MERGEd as it is: a key with several rows fails, as Athena and
                   Delta fail (MERGE_TARGET_ROW_MULTIPLE_MATCHES);
-- partition_join: the MERGE matches on (tenant_id, id), the partition column included.
+- partition_join: the MERGE matches on (tenant_id, id), the partition column included;
+- fixed_schema:   the table keeps the columns of its first file, whatever later files carry.
 
 Files apply full load first, then the change files by name, which for one delivery of a
 capture is commit order; or, given `deliveries`, each file as it arrives (twice if delivered
@@ -18,10 +19,11 @@ triggered by S3 events.
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 
 from core.lake.capture_files import open_capture, read_file
 
-MISTAKES = ("by_timestamp", "no_dedupe", "partition_join")
+MISTAKES = ("by_timestamp", "no_dedupe", "partition_join", "fixed_schema")
 
 
 class MultipleMatches(Exception):
@@ -43,6 +45,8 @@ def naive_apply(
         for number, path in enumerate(ordered):
             rows = read_file(path, files.table, found.target)
             kept = [c for c in rows.column_names if c != "Op"]
+            if number == 0 and mistake == "fixed_schema":
+                kept = [c for c in pq.read_schema(path).names if c != "Op"]
             if number == 0:
                 duck.register("first", rows.select(kept).slice(0, 0))
                 duck.execute(f'CREATE TABLE "{name}" AS SELECT * FROM first')
@@ -71,6 +75,12 @@ def naive_apply(
                 match += " AND t.tenant_id = l.tenant_id"
             duck.execute(f'DELETE FROM "{name}" t USING last l WHERE {match}')
             target_columns = [c[0] for c in duck.execute(f'DESCRIBE "{name}"').fetchall()]
+            if mistake != "fixed_schema":
+                for column in kept:
+                    if column not in target_columns:  # a column added mid-stream
+                        kind = duck.sql(f'SELECT "{column}" FROM last').types[0]
+                        duck.execute(f'ALTER TABLE "{name}" ADD COLUMN "{column}" {kind}')
+                        target_columns.append(column)
             listed = ", ".join(f'"{c}"' for c in target_columns)
             duck.execute(
                 f'INSERT INTO "{name}" ({listed}) SELECT {listed} FROM last WHERE "Op" <> \'D\''

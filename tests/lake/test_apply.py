@@ -237,8 +237,8 @@ def test_bad_input_is_one_line_and_applies_nothing(capture, tmp_path, table_form
     stray.write_text("{}")
     assert "disagrees with the capture's settings" in fails(capture)
     stray.unlink()
-    # A column added at the source after the capture started (DMS with capture_ddls off
-    # writes it on): a file whose columns differ from the capture's schema.
+    # A file with a column the capture's schema does not have (cdc_tail records an added
+    # column in capture.json before it writes one).
     first = sorted(p for p in (capture / "public/core_order").rglob("2*") if p.is_file())[0]
     grown = first.with_name(f"29991231-0000000000-{'F' * 16}-{'F' * 16}{first.suffix}")
     text = first.read_text() if first.suffix == ".csv" else None
@@ -248,7 +248,7 @@ def test_bad_input_is_one_line_and_applies_nothing(capture, tmp_path, table_form
         rows = pq.read_table(first)
         pq.write_table(rows.append_column("loyalty_tier", pa.array(["x"] * rows.num_rows)), grown)
     message = fails(capture)
-    assert "has columns" in message and "loyalty_tier" in message
+    assert "does not have the capture's columns" in message and "loyalty_tier" in message
     grown.unlink()
     assert not warehouse.exists()
     other_format = "iceberg" if table_format == "delta" else "delta"

@@ -3,7 +3,10 @@ reconciled with the source and with the manifest; and each one caught by the nai
 mistake it targets, while the same apply without that mistake passes."""
 
 import io
+import json
 import shutil
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,7 @@ from django.db import connection
 from core.lake.apply import apply_capture
 from core.lake.manifest import MANIFEST_FILE
 from core.lake.verify import verify_lake, verify_manifest
+from core.replication.capture import run_capture
 from core.replication.setup import drop_publication, setup_replication
 from core.seeding import seed_all
 from core.simulation.scenarios import ADDED_COLUMN, SCENARIOS
@@ -121,13 +125,35 @@ def test_toast_values_survive_updates_and_identity_default_loses_them(shop, tmp_
     assert "FAIL  LOB core_event.properties" in out.getvalue()
 
 
-def test_a_schema_change_stops_the_apply_with_one_line(shop, tmp_path):
+def test_a_column_added_mid_stream_reaches_the_lake(shop, tmp_path):
+    """ALTER TABLE … ADD COLUMN while cdc_tail follows the stream, then a backfill: the files
+    after it carry the column, the lake tables gain it, older rows read NULL; a pipeline with
+    the first file's fixed schema is caught."""
     drain(shop)
-    run(shop, "schema-change")
-    with pytest.raises(CommandError) as error:
-        quiet("lakehouse_apply", str(shop), "--warehouse", str(tmp_path / "lake"))
-    assert ADDED_COLUMN in str(error.value) and "\n" not in str(error.value)
-    assert not (tmp_path / "lake").exists() or not any((tmp_path / "lake").iterdir())
+    stop = threading.Event()
+    notes: list[str] = []
+    follower = threading.Thread(
+        target=lambda: run_capture(
+            connection.get_connection_params(), slot="scenarios", output=shop, follow=True,
+            batch_seconds=1, should_stop=stop.is_set, on_note=notes.append,
+        )
+    )  # fmt: skip
+    quiet("simulate", "--scenario", "hot-key", "--scenario-size", SIZE)
+    follower.start()
+    try:
+        time.sleep(1)
+        quiet("simulate", "--scenario", "schema-change", "--manifest", str(shop))
+        time.sleep(3)
+    finally:
+        stop.set()
+        follower.join()
+    assert notes == ["core_customer has new columns: carrying on with the new schema"]
+    drain(shop)
+    recorded = json.loads((shop / "capture.json").read_text())["tables"]["core_customer"]
+    assert recorded["columns"][-1][0] == ADDED_COLUMN
+    assert_applied_right(shop, tmp_path)
+    assert naive_matches_manifest(shop, None, tmp_path / "naive")
+    assert not naive_matches_manifest(shop, "fixed_schema", tmp_path / "fixed")
 
 
 def test_scenario_list_and_bad_input(shop, tmp_path):
