@@ -165,7 +165,11 @@ def test_scenario_list_and_bad_input(shop, tmp_path):
         quiet("simulate", "--scenario", "hot-key", "--manifest", str(tmp_path / "nowhere"))
     drain(shop)
     run(shop, "hot-key")
+    drain(shop, "--manifest")  # the end of the capture, the default checkpoint
     apply_capture(shop, tmp_path / "lake")
+    with pytest.raises(CommandError, match="no checkpoint 'nope' in the manifest: it has hot-key"):
+        quiet("lakehouse_verify", "--warehouse", str(tmp_path / "lake"), "--manifest",
+              str(shop / MANIFEST_FILE), "--checkpoint", "nope")  # fmt: skip
     other = tmp_path / "other"
     shutil.copytree(shop, other)
     manifest = other / MANIFEST_FILE
@@ -176,7 +180,7 @@ def test_scenario_list_and_bad_input(shop, tmp_path):
         )
     out = quiet("lakehouse_verify", "--warehouse", str(tmp_path / "lake"), "--manifest",
                 str(shop / MANIFEST_FILE))  # fmt: skip
-    assert out.strip().endswith("tables = manifest")
+    assert "checkpoint 'end of capture'" in out and out.strip().endswith("tables = manifest")
 
 
 def test_files_applied_as_s3_events_deliver_them_need_the_sequence_guard(shop, tmp_path):
@@ -205,3 +209,13 @@ def test_files_applied_as_s3_events_deliver_them_need_the_sequence_guard(shop, t
     naive = naive_apply(delivered, None, deliveries)
     naive.close()
     assert not naive_matches_manifest(delivered, None, tmp_path / "naive", deliveries)
+
+
+@pytest.mark.slow
+def test_the_full_size_transaction_and_burst_end_to_end(shop, tmp_path):
+    """100,000 row changes in one transaction and 10,000 one-row transactions, as listed."""
+    drain(shop)
+    for name in ("big-transaction", "burst"):
+        run(shop, name, size="1")
+    assert_applied_right(shop, tmp_path)
+    assert not naive_matches_manifest(shop, "no_dedupe", tmp_path / "naive")

@@ -6,7 +6,9 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
+from core.lake.manifest import MANIFEST_FILE, ManifestError, write_checkpoint
 from core.replication.capture import CaptureError, Totals, Transaction, run_capture
+from core.replication.schema import read_schema
 from core.replication.setup import ReplicationSetupError, valid_name
 from core.replication.target import S3Target
 
@@ -38,6 +40,12 @@ class Command(BaseCommand):
             "export_dms writes; default: the same settings)",
         )
         parser.add_argument(
+            "--manifest",
+            action="store_true",
+            help="with --output: when the capture stops, add the source's state to the expected "
+            "results in OUTPUT/manifest.json (run it with nothing else writing)",
+        )
+        parser.add_argument(
             "--batch-seconds",
             type=int,
             help="write a batch of changes at least this often (CdcMaxBatchInterval, default 60)",
@@ -53,12 +61,15 @@ class Command(BaseCommand):
         data_format,
         s3_settings,
         batch_seconds,
+        manifest,
         **options,
     ):
         try:
             valid_name("slot", slot)
         except ReplicationSetupError as error:
             raise CommandError(f"--slot: {error}") from None
+        if manifest and not output:
+            raise CommandError("--manifest goes with --output")
         if batch_seconds is not None and batch_seconds < 1:
             raise CommandError("--batch-seconds must be at least 1")
         target = self.target(s3_settings, data_format)
@@ -86,6 +97,14 @@ class Command(BaseCommand):
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         self.summary(totals, slot, output)
+        if manifest:
+            with connection.cursor() as cursor:
+                tables = {table.name: table for table in read_schema(cursor, measure_lobs=False)}
+                try:
+                    taken = write_checkpoint(Path(output), cursor, tables, "end of capture")
+                except ManifestError as error:
+                    raise CommandError(str(error)) from None
+            self.stderr.write(f"expected results at {taken['lsn']} in {output}/{MANIFEST_FILE}")
 
     def target(self, settings: str | None, data_format: str | None) -> S3Target | None:
         """The settings asked for, if any (a folder otherwise keeps its own)."""
