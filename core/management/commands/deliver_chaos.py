@@ -30,9 +30,13 @@ class Command(BaseCommand):
             except ChaosError as error:
                 raise CommandError(str(error)) from None
             self.stdout.write(
-                f"round {done.number}: {done.delivered} files delivered, {done.again} again, "
+                f"round {done.number}: {files(done.delivered)} delivered, {done.again} again, "
                 f"{done.unfinished} still uploading, {done.waiting} delayed"
                 + ("; everything delivered" if done.done else "")
             )
             if done.done:
                 break
+
+
+def files(count: int) -> str:
+    return f"{count} file" if count == 1 else f"{count} files"

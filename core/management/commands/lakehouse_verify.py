@@ -69,7 +69,8 @@ class Command(BaseCommand):
             if not tenants:
                 self.stdout.write(f"  {name:<18} same")
                 continue
-            self.stdout.write(f"  {name:<18} DIFFERS in {len(tenants)} tenants")
+            count = len(tenants)
+            self.stdout.write(f"  {name:<18} DIFFERS in {count} tenant{'s' * (count != 1)}")
             for tenant, what in list(tenants.items())[:5]:
                 self.stdout.write(f"    tenant {tenant}: {'; '.join(what)}")
         if not report.same:
