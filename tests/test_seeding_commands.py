@@ -171,6 +171,20 @@ def test_bad_input_is_one_clear_line_and_writes_nothing(args, message):
     assert sum(counts().values()) == 0
 
 
+def test_a_bug_keeps_its_traceback_instead_of_becoming_one_line(monkeypatch):
+    """Only bad input is a CommandError; an error in the code itself stays an exception (its
+    traceback shown), and the seeding still leaves the database as it was."""
+    from core.management.commands import seed_tenants
+
+    def broken(**kwargs):
+        raise ValueError("a bug, not bad input")
+
+    monkeypatch.setattr(seed_tenants, "seed_tenants", broken)
+    with pytest.raises(ValueError, match="a bug, not bad input"):
+        run("seed_tenants")
+    assert sum(counts().values()) == 0
+
+
 def test_summary_says_how_to_repeat_the_run_even_with_the_default_seed_and_now():
     output = run("seed_all", "--scale", "small")
     repeat = re.search(r"\(repeat with (--seed \d+ --now \S+)\)", output)

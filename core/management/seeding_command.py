@@ -77,8 +77,6 @@ class SeedCommand(BaseCommand):
             raise CommandError(str(error)) from None
         except GenerationFailed as error:
             raise CommandError(f"seeding failed and nothing was written: {error}") from None
-        except ValueError as error:
-            raise CommandError(str(error)) from None
         finally:
             for bar in bars.values():
                 bar.close()

@@ -13,6 +13,10 @@ from core.replication.target import CHANGE_SEQUENCE_COLUMN, S3Target
 MIN_LOB_MAX_KB = 32
 
 
+class UnknownColumn(ValueError):
+    """An --exclude-column the schema does not have."""
+
+
 def lob_max_kb(tables: list[Table], floor_kb: int = MIN_LOB_MAX_KB) -> int:
     """LobMaxSize for limited LOB mode: at least `floor_kb`, and twice the largest value stored
     now rounded up to a power of two, so today's data is never cut and there is headroom."""
@@ -280,7 +284,7 @@ def export_dms(
     known = {(table.name, column.name) for table in tables for column in table.columns}
     unknown = [f"{t}.{c}" for t, c in exclude_columns if (t, c) not in known]
     if unknown:
-        raise ValueError(f"no such column: {', '.join(unknown)}")
+        raise UnknownColumn(f"no such column: {', '.join(unknown)}")
     lob_max = lob_max_kb(tables, lob_floor_kb)
     output.mkdir(parents=True, exist_ok=True)
     files = {

@@ -3,7 +3,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from core.replication.export import MIN_LOB_MAX_KB, export_dms
+from core.replication.export import MIN_LOB_MAX_KB, UnknownColumn, export_dms
 
 
 def table_column(value: str) -> tuple[str, str]:
@@ -77,7 +77,7 @@ class Command(BaseCommand):
                     strip_prefix=strip_table_prefix,
                     exclude_columns=excluded,
                 )
-        except ValueError as error:
+        except UnknownColumn as error:
             raise CommandError(f"--exclude-column: {error}") from None
         for path in written.values():
             self.stdout.write(f"wrote {path}")
