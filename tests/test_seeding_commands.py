@@ -241,3 +241,25 @@ def test_the_readme_sample_queries_run_verbatim():
     assert len(statements) == 4
     for sql in statements:
         assert rows(sql), sql
+
+
+def test_a_bulk_load_leaves_fresh_statistics_and_a_reseed_keeps_every_foreign_key():
+    """Planner statistics describe what was loaded (not the empty tables of before), and the
+    clean of a reseed, done while the foreign keys are set aside, puts them all back."""
+    from django.db import connection
+
+    from core.loading import foreign_keys
+
+    with connection.cursor() as cursor:
+        keys = foreign_keys(cursor)
+    run("seed_all", "--scale", "small", "--seed", "3", "--now", WHEN)
+    loaded = counts()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname, reltuples FROM pg_class WHERE relname = ANY(%s)", [list(loaded)]
+        )
+        estimates = dict(cursor.fetchall())
+    assert all(estimates[table] == count for table, count in loaded.items()), estimates
+    run("seed_all", "--scale", "small", "--seed", "4", "--now", WHEN, "--clean")
+    with connection.cursor() as cursor:
+        assert foreign_keys(cursor) == keys
