@@ -15,6 +15,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.lake.capture_files import hidden
 from core.replication import SCHEMA
 from core.replication.folder import CAPTURE_FILE
 
@@ -44,7 +45,9 @@ class Round:
 
 def capture_files(source: Path) -> list[str]:
     folder = source / SCHEMA
-    files = [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
+    files = (
+        [p for p in folder.rglob("*") if p.is_file() and not hidden(p)] if folder.exists() else []
+    )
     return sorted(str(path.relative_to(source)) for path in files)
 
 

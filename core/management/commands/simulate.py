@@ -21,7 +21,8 @@ class Command(BaseCommand):
         "changes, trials ending, monthly renewals with their invoices, invoices sent, paid or "
         "going overdue, erasure requests and pruning of old abandoned carts. One business action "
         "per transaction; --workers runs several at once. Ctrl-C or SIGTERM finishes the "
-        "current transactions and prints the totals."
+        "current transactions and prints the totals. With --scenario, it runs named stress "
+        "scenarios instead (--scenario list)."
     )
 
     def add_arguments(self, parser):
