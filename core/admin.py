@@ -42,6 +42,7 @@ class TenantAdmin(admin.ModelAdmin):
     list_display = ("name", "tier", "industry", "country", "currency", "is_active", "created_at")
     list_filter = ("tier", "is_active", "country")
     search_fields = ("name", "slug")
+    search_help_text = "Name or slug, any part of it."
     prepopulated_fields = {"slug": ("name",)}
     readonly_fields = ("id", "updated_at")
     date_hierarchy = "created_at"
@@ -64,6 +65,7 @@ class CustomerAdmin(TenantOwnedAdmin):
     list_select_related = ("tenant",)
     list_filter = ("tenant", "segment", "signup_channel", "is_active", "created_at")
     search_fields = ("email", "last_name", "first_name")
+    search_help_text = "Email, last or first name, any part of it; or a customer's UUID."
     ordering = ("-created_at",)
     date_hierarchy = "created_at"
 
@@ -74,6 +76,7 @@ class ProductAdmin(TenantOwnedAdmin):
     list_select_related = ("tenant",)
     list_filter = ("tenant", "category", "is_active")
     search_fields = ("sku", "name", "brand")
+    search_help_text = "SKU, name or brand, any part of it; or a product's UUID."
     ordering = ("tenant", "sku")
 
 
@@ -102,7 +105,11 @@ class OrderAdmin(TenantOwnedAdmin):
     )
     list_select_related = ("tenant", "customer")
     list_filter = ("tenant", "status", "channel", "payment_method", "created_at")
-    search_fields = ("=order_number",)
+    search_fields = ("^order_number",)
+    search_help_text = (
+        "Order number from its start (2611 finds November 2026), or the UUID of the order or "
+        "its customer."
+    )
     uuid_search_fields = ("id", "customer_id")
     raw_id_fields = ("customer",)
     ordering = ("-created_at",)
@@ -115,6 +122,7 @@ class OrderItemAdmin(TenantOwnedAdmin):
     list_select_related = ("tenant", "order")
     list_filter = ("tenant", "created_at")
     search_fields = ("=sku",)
+    search_help_text = "The whole SKU, or the UUID of the line, its order or its product."
     uuid_search_fields = ("id", "order_id", "product_id")
     raw_id_fields = ("order", "product")
     ordering = ("-created_at",)
@@ -126,6 +134,9 @@ class EventAdmin(TenantOwnedAdmin):
     list_select_related = ("tenant", "customer")
     list_filter = ("tenant", "event_type", "device", "created_at")
     search_fields = ("=search_query",)
+    search_help_text = (
+        "The whole search query, or the UUID of the event, its session, customer or order."
+    )
     uuid_search_fields = ("id", "session_id", "customer_id", "order_id")
     raw_id_fields = ("customer", "product", "order")
     ordering = ("-created_at",)
@@ -147,6 +158,9 @@ class SubscriptionAdmin(TenantOwnedAdmin):
     list_select_related = ("tenant", "customer")
     list_filter = ("tenant", "plan", "status", "started_at")
     search_fields = ("customer__email",)
+    search_help_text = (
+        "The customer's email, any part of it; or the UUID of the subscription or customer."
+    )
     uuid_search_fields = ("id", "customer_id")
     raw_id_fields = ("customer",)
     ordering = ("-created_at",)
@@ -168,7 +182,11 @@ class InvoiceAdmin(TenantOwnedAdmin):
     )
     list_select_related = ("tenant", "customer")
     list_filter = ("tenant", "status", "period_start")
-    search_fields = ("=invoice_number",)
+    search_fields = ("^invoice_number",)
+    search_help_text = (
+        "Invoice number from its start (INV-2611…), or the UUID of the invoice, its "
+        "subscription or customer."
+    )
     uuid_search_fields = ("id", "subscription_id", "customer_id")
     raw_id_fields = ("subscription", "customer")
     ordering = ("-created_at",)

@@ -37,14 +37,17 @@ class TimestampedModel(models.Model):
         super().save(*args, **kwargs)
 
 
-def tenant_reference(to: str, *, related_name: str, null: bool = False, db_index: bool = True):
+def tenant_reference(
+    to: str, *, related_name: str, null: bool = False, db_index: bool = True, on_delete=None
+):
     """A foreign key to a tenant-owned row; the composite key in migration 0002 enforces it.
 
     `db_index=False` where a composite or partial index of the model already leads with it.
+    By default a delete cascades to required references and empties optional ones.
     """
     return models.ForeignKey(
         to,
-        on_delete=models.SET_NULL if null else models.CASCADE,
+        on_delete=on_delete or (models.SET_NULL if null else models.CASCADE),
         null=null,
         blank=null,
         db_constraint=False,
@@ -268,7 +271,8 @@ class Order(TimestampedModel):
 class OrderItem(TimestampedModel):
     tenant = owning_tenant()
     order = tenant_reference("Order", related_name="items")
-    product = tenant_reference("Product", related_name="order_items")
+    # An ordered product stays: deleting it would take lines out of past orders.
+    product = tenant_reference("Product", related_name="order_items", on_delete=models.PROTECT)
     sku = models.CharField(max_length=32, help_text="The product's SKU when ordered")
     quantity = models.PositiveIntegerField()
     unit_price = models.DecimalField(**MONEY)
@@ -315,7 +319,10 @@ class Event(TimestampedModel):
     session_id = models.UUIDField()
     event_type = models.CharField(max_length=20, choices=EventType.choices)
     product = tenant_reference("Product", null=True, related_name="events", db_index=False)
-    order = tenant_reference("Order", null=True, related_name="events", db_index=False)
+    # A purchase event must keep its order (event_order_iff_purchase): it goes with it.
+    order = tenant_reference(
+        "Order", null=True, related_name="events", db_index=False, on_delete=models.CASCADE
+    )
     page_url = models.CharField(max_length=255)
     referrer = models.CharField(max_length=255, blank=True)
     device = models.CharField(max_length=10, choices=Device.choices)

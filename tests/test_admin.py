@@ -6,6 +6,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from core.models import Event, Order, OrderItem, Product
+
 pytestmark = pytest.mark.django_db
 
 MODELS = ["tenant", "customer", "product", "order", "orderitem", "event", "subscription", "invoice"]
@@ -71,3 +73,44 @@ def test_filters_by_tenant_and_status(admin_client, shop, other_tenant_order):
     page = response.content.decode()
     assert shop["order"].order_number in page
     assert other_tenant_order.order_number not in page
+
+
+@pytest.mark.parametrize(
+    ("model", "number"), [("order", "order_number"), ("invoice", "invoice_number")]
+)
+def test_numbers_match_by_prefix_and_the_page_says_what_search_matches(
+    admin_client, shop, other_tenant_order, model, number
+):
+    full = getattr(shop[model], number)
+    url = reverse(f"admin:core_{model}_changelist")
+    for prefix in (full[:4], full[:-1], full):
+        page = admin_client.get(url, {"q": prefix}, secure=True).content.decode()
+        assert full in page, prefix
+    page = admin_client.get(url, {"q": "no-such-number"}, secure=True).content.decode()
+    assert full not in page
+    assert "from its start" in page  # the search box's help
+
+
+def test_deleting_an_order_takes_its_items_and_purchase_events(admin_client, shop):
+    order = shop["order"]
+    url = reverse("admin:core_order_delete", args=[order.pk])
+    confirm = admin_client.get(url, secure=True)
+    assert confirm.status_code == 200
+    response = admin_client.post(url, {"post": "yes"}, secure=True)
+    assert response.status_code == 302
+    assert not Order.objects.filter(pk=order.pk).exists()
+    assert not OrderItem.objects.filter(pk=shop["orderitem"].pk).exists()
+    assert not Event.objects.filter(pk=shop["event"].pk).exists()
+    assert Product.objects.filter(pk=shop["product"].pk).exists()
+
+
+def test_an_ordered_product_cannot_be_deleted_and_the_page_says_why(admin_client, shop):
+    product = shop["product"]
+    url = reverse("admin:core_product_delete", args=[product.pk])
+    page = admin_client.get(url, secure=True)
+    assert page.status_code == 200
+    assert "would require deleting the following protected related objects" in page.content.decode()
+    response = admin_client.post(url, {"post": "yes"}, secure=True)
+    assert response.status_code == 200  # refused, not a server error
+    assert Product.objects.filter(pk=product.pk).exists()
+    assert OrderItem.objects.filter(pk=shop["orderitem"].pk).exists()
