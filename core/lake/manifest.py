@@ -10,7 +10,8 @@ per tenant:
            of md5(row text) read as an integer
     sums   each money (numeric) column's sum, as PostgreSQL prints it; null with no values
 
-The row text is the row's columns, in the manifest's order for the table, each as text and
+The row text is the row's columns, in the order the checkpoint lists them (`columns`: a
+column added later is not in an earlier checkpoint's), each as text and
 joined by U+001F (unit separator), NULL as `\\N`: text, numbers, uuids, booleans (`true`,
 `false`) and JSON as PostgreSQL prints them; timestamps in UTC as `YYYY-MM-DD HH:MM:SS.ffffff`,
 truncated to milliseconds when `timestamp_precision` is `ms` (Parquet captures with
@@ -118,6 +119,11 @@ def checkpoint(cursor, tables: dict[str, Table], target: S3Target, label: str) -
         "label": label,
         "lsn": lsn,
         "taken_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+        # The columns hashed, as they were then (a column added later is not in them).
+        "columns": {
+            name: [[column.name, column.type] for column in table.columns]
+            for name, table in tables.items()
+        },
         "tables": {name: source_state(cursor, table, target) for name, table in tables.items()},
     }
 
@@ -164,10 +170,11 @@ def read_manifest(path: Path) -> dict:
     return manifest
 
 
-def manifest_tables(manifest: dict) -> dict[str, Table]:
+def checkpoint_tables(checkpoint: dict) -> dict[str, Table]:
+    """The tables as the checkpoint hashed them."""
     return {
-        name: Table(name, [Column(c, kind, True, "") for c, kind in record["columns"]], ["id"])
-        for name, record in manifest["tables"].items()
+        name: Table(name, [Column(c, kind, True, "") for c, kind in columns], ["id"])
+        for name, columns in checkpoint["columns"].items()
     }
 
 

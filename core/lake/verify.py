@@ -10,9 +10,9 @@ from core.lake.apply import WAREHOUSE_RECORD, open_stores, open_warehouse
 from core.lake.capture_files import DELETED, lake_schema
 from core.lake.manifest import (
     ManifestError,
+    checkpoint_tables,
     differences,
     lake_state,
-    manifest_tables,
     pick_checkpoint,
     read_manifest,
 )
@@ -192,7 +192,7 @@ def verify_manifest(manifest_path: Path, folder: Path, label: str | None = None)
     report = ManifestReport(expected["label"], expected["lsn"])
     reader = ScratchDuckDB("lakehouse-manifest-")
     try:
-        for name, table in manifest_tables(manifest).items():
+        for name, table in checkpoint_tables(expected).items():
             if not register_folder_table(reader.duck, folder, name, "pipeline_rows"):
                 report.missing.append(name)
                 continue

@@ -138,7 +138,7 @@ def test_a_column_added_mid_stream_reaches_the_lake(shop, tmp_path):
             batch_seconds=1, should_stop=stop.is_set, on_note=notes.append,
         )
     )  # fmt: skip
-    quiet("simulate", "--scenario", "hot-key", "--scenario-size", SIZE)
+    quiet("simulate", "--scenario", "hot-key", "--scenario-size", SIZE, "--manifest", str(shop))
     follower.start()
     try:
         time.sleep(1)
@@ -151,6 +151,10 @@ def test_a_column_added_mid_stream_reaches_the_lake(shop, tmp_path):
     drain(shop)
     recorded = json.loads((shop / "capture.json").read_text())["tables"]["core_customer"]
     assert recorded["columns"][-1][0] == ADDED_COLUMN
+    before, after = json.loads((shop / MANIFEST_FILE).read_text())["checkpoints"]
+    assert [before["label"], after["label"]] == ["hot-key", "schema-change"]
+    assert ADDED_COLUMN not in [name for name, _ in before["columns"]["core_customer"]]
+    assert after["columns"]["core_customer"][-1][0] == ADDED_COLUMN
     assert_applied_right(shop, tmp_path)
     assert naive_matches_manifest(shop, None, tmp_path / "naive")
     assert not naive_matches_manifest(shop, "fixed_schema", tmp_path / "fixed")
