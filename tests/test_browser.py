@@ -12,6 +12,7 @@ from django.test.utils import override_settings
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.wait import WebDriverWait
 
 from core.models import Order, Product
 
@@ -66,7 +67,7 @@ def signed_in(browser, plain_http):
     browser.find_element(By.NAME, "username").send_keys("admin")
     browser.find_element(By.NAME, "password").send_keys("a-browser-password-1")
     browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
-    assert "Multi-tenant e-commerce data" in browser.page_source
+    WebDriverWait(browser, 10).until(lambda page: "Multi-tenant e-commerce data" in text(page))
     return lambda path: browser.get(f"{live_server.url}/admin/{path}")
 
 
@@ -82,13 +83,15 @@ def test_every_list_shows_what_people_look_for_without_scrolling_sideways(
     width = browser.execute_script("return document.documentElement.clientWidth")
     for model, wanted in LISTS.items():
         signed_in(f"core/{model}/")
+        WebDriverWait(browser, 10).until(
+            lambda page: page.find_elements(By.CSS_SELECTOR, "#result_list thead th")
+        )
         headers = {
-            name.strip().splitlines()[-1]: right
+            " ".join(name.split()).upper(): right
             for name, right in browser.execute_script(
-                "return [...document.querySelectorAll('#result_list thead th')]"
-                ".map(h => [h.innerText, h.getBoundingClientRect().right])"
+                "return [...document.querySelectorAll('#result_list thead th .text')]"
+                ".map(h => [h.textContent, h.closest('th').getBoundingClientRect().right])"
             )
-            if name.strip()
         }
         off_screen = [name for name in wanted if headers.get(name, width + 1) > width]
         assert not off_screen, (model, headers, text(browser)[:300])
