@@ -67,7 +67,7 @@ def signed_in(browser, plain_http):
     browser.find_element(By.NAME, "username").send_keys("admin")
     browser.find_element(By.NAME, "password").send_keys("a-browser-password-1")
     browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
-    WebDriverWait(browser, 10).until(lambda page: "Multi-tenant e-commerce data" in text(page))
+    shows(browser, "Multi-tenant e-commerce data")
     return lambda path: browser.get(f"{live_server.url}/admin/{path}")
 
 
