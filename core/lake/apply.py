@@ -46,7 +46,7 @@ from core.lake.capture_files import (
 )
 from core.replication.folder import Capture, write_durably
 from core.replication.schema import Table
-from core.replication.target import CHANGE_SEQUENCE_COLUMN, OP_COLUMN, S3Target, lsn_text
+from core.replication.target import CHANGE_SEQUENCE_COLUMN, OP_COLUMN, S3Target
 
 WAREHOUSE_RECORD = "lakehouse.json"  # the capture a warehouse is built from: settings, schema
 FILES_KEY = "lakehouse.files"
@@ -269,7 +269,7 @@ def apply_capture(
     capture, tables = open_capture(capture_dir)
     check_columns(tables, capture.target)
     stores = open_stores(warehouse, table_format)
-    capture_id = f"{capture.slot}@{lsn_text(capture.snapshot_lsn)}"
+    capture_id = capture.identity
     record_warehouse(warehouse, table_format, capture, capture_id)
     result = ApplyResult()
     for name, files in tables.items():

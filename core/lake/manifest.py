@@ -25,10 +25,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from core.replication import SCHEMA
-from core.replication.files import is_timestamp
+from core.replication.files import is_timestamp, timestamp_unit
 from core.replication.folder import Capture, write_durably
-from core.replication.schema import Column, Table
-from core.replication.target import S3Target, lsn_text
+from core.replication.schema import Column, Table, read_schema
+from core.replication.target import S3Target
 from core.replication.verify import DUCK_RANGE, POSTGRES_RANGE, postgres_text, quoted, row_hash
 
 MANIFEST_FILE = "manifest.json"
@@ -46,15 +46,6 @@ def money_columns(table: Table) -> list[str]:
 
 def tenant_of(table: Table) -> str:
     return "id" if table.name == "core_tenant" else "tenant_id"
-
-
-def precision(target: S3Target) -> str:
-    millis = target.data_format == "parquet" and target.parquet_timestamp_in_millisecond
-    return "ms" if millis else "us"
-
-
-def capture_id(capture: Capture) -> str:
-    return f"{capture.slot}@{lsn_text(capture.snapshot_lsn)}"
 
 
 def source_state(cursor, table: Table, target: S3Target) -> dict[str, dict]:
@@ -128,8 +119,9 @@ def checkpoint(cursor, tables: dict[str, Table], target: S3Target, label: str) -
     }
 
 
-def write_checkpoint(folder: Path, cursor, tables: dict[str, Table], label: str) -> dict:
-    """Append a checkpoint of the source, now, to the capture's manifest."""
+def write_checkpoint(folder: Path, cursor, label: str) -> dict:
+    """Append a checkpoint of the source as it is now (its tables as they are now) to the
+    capture's manifest."""
     capture = Capture.load(folder)
     if capture is None:
         raise ManifestError(
@@ -137,18 +129,18 @@ def write_checkpoint(folder: Path, cursor, tables: dict[str, Table], label: str)
         )
     path = folder / MANIFEST_FILE
     manifest = read_manifest(path) if path.exists() else None
-    if manifest is not None and manifest["capture"] != capture_id(capture):
+    if manifest is not None and manifest["capture"] != capture.identity:
         raise ManifestError(
-            f"{path} belongs to capture {manifest['capture']}, not {capture_id(capture)}: "
-            "move it away"
+            f"{path} belongs to capture {manifest['capture']}, not {capture.identity}: move it away"
         )
     manifest = manifest or {
         "format": FORMAT,
-        "capture": capture_id(capture),
-        "timestamp_precision": precision(capture.target),
+        "capture": capture.identity,
+        "timestamp_precision": timestamp_unit(capture.target),
         "tables": {},
         "checkpoints": [],
     }
+    tables = {table.name: table for table in read_schema(cursor, measure_lobs=False)}
     taken = checkpoint(cursor, tables, capture.target, label)
     for name, table in tables.items():
         manifest["tables"][name] = {

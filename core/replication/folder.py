@@ -58,6 +58,11 @@ class Capture:
     # so this, not flushed_lsn, tells whether someone else read the slot in between.
     released_lsn: int | None = None
 
+    @property
+    def identity(self) -> str:
+        """The capture's name, which the tables and manifests built from it record."""
+        return f"{self.slot}@{lsn_text(self.snapshot_lsn)}"
+
     def save(self, output: Path) -> None:
         data = {
             "slot": self.slot,

@@ -20,7 +20,7 @@ import duckdb
 
 from core.replication import SCHEMA
 from core.replication.connections import read_tables, session
-from core.replication.files import file_columns, is_timestamp
+from core.replication.files import file_columns, is_timestamp, timestamp_unit
 from core.replication.folder import Capture, CaptureError
 from core.replication.schema import Table
 from core.replication.target import CHANGE_SEQUENCE_COLUMN, LOAD_SEQUENCE, OP_COLUMN, S3Target
@@ -74,7 +74,7 @@ def postgres_text(column, target: S3Target) -> str:
     if not is_timestamp(column.type):
         return f"{name}::text"
     moment = f"{name} AT TIME ZONE 'UTC'" if "with time zone" in column.type else name
-    if target.data_format == "parquet" and target.parquet_timestamp_in_millisecond:
+    if timestamp_unit(target) == "ms":
         moment = f"date_trunc('milliseconds', {moment})"
     return f"to_char({moment}, 'YYYY-MM-DD HH24:MI:SS.US')"
 

@@ -78,14 +78,24 @@ class Shop:
             raise ScenarioError(f"the shop has no rows in {table}: seed it (manage.py seed_all)")
         return [row[0] for row in self.rng.sample(rows, min(count, len(rows)))]
 
-    def new_product(self, tenant: UUID, price: Decimal = Decimal("19.99")) -> UUID:
-        key = self.key()
+    def new_product(
+        self,
+        tenant: UUID,
+        price: Decimal = Decimal("19.99"),
+        *,
+        key: UUID | None = None,
+        name: str | None = None,
+        category: str = "Home",
+        stock: int = 10,
+    ) -> UUID:
+        """Insert a product (a new key unless `key` is given, to insert one again)."""
+        key = key or self.key()
         self.run(
             "INSERT INTO core_product (id, created_at, updated_at, tenant_id, sku, name, "
             "category, brand, price, cost, stock_quantity, is_active) VALUES "
-            "(%s, now(), now(), %s, %s, %s, 'Home', 'Scenario', %s, %s, 10, true)",
-            [key, tenant, f"SCN-{key.hex[:12]}", f"Scenario product {key.hex[:6]}", price,
-             price / 2],
+            "(%s, now(), now(), %s, %s, %s, %s, 'Scenario', %s, %s, %s, true)",
+            [key, tenant, f"SCN-{key.hex[:12]}", name or f"Scenario product {key.hex[:6]}",
+             category, price, price / 2, stock],
         )  # fmt: skip
         return key
 
@@ -157,12 +167,8 @@ def delete_reinsert(shop: Shop) -> int:
 
 
 def reinsert(shop: Shop, key: UUID, tenant: UUID, price: Decimal) -> int:
-    return shop.run(
-        "INSERT INTO core_product (id, created_at, updated_at, tenant_id, sku, name, category, "
-        "brand, price, cost, stock_quantity, is_active) VALUES "
-        "(%s, now(), now(), %s, %s, 'Reinserted product', 'Books', 'Scenario', %s, %s, 3, true)",
-        [key, tenant, f"SCN-{key.hex[:12]}", price, price / 2],
-    )
+    shop.new_product(tenant, price, key=key, name="Reinserted product", category="Books", stock=3)
+    return 1
 
 
 def big_transaction(shop: Shop) -> int:

@@ -8,7 +8,6 @@ from django.db import connection
 
 from core.lake.manifest import MANIFEST_FILE, ManifestError, write_checkpoint
 from core.replication.capture import CaptureError, Totals, Transaction, run_capture
-from core.replication.schema import read_schema
 from core.replication.setup import ReplicationSetupError, valid_name
 from core.replication.target import S3Target
 
@@ -99,9 +98,8 @@ class Command(BaseCommand):
         self.summary(totals, slot, output)
         if manifest:
             with connection.cursor() as cursor:
-                tables = {table.name: table for table in read_schema(cursor, measure_lobs=False)}
                 try:
-                    taken = write_checkpoint(Path(output), cursor, tables, "end of capture")
+                    taken = write_checkpoint(Path(output), cursor, "end of capture")
                 except ManifestError as error:
                     raise CommandError(str(error)) from None
             self.stderr.write(f"expected results at {taken['lsn']} in {output}/{MANIFEST_FILE}")

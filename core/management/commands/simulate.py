@@ -8,7 +8,6 @@ from django.db import connection
 
 from core.lake.manifest import MANIFEST_FILE, ManifestError, write_checkpoint
 from core.replication.folder import CAPTURE_FILE
-from core.replication.schema import read_schema
 from core.simulation.runner import SimulationError, SimulationResult, simulate
 from core.simulation.scenarios import SCENARIOS, ScenarioError, run_scenario
 
@@ -150,11 +149,8 @@ class Command(BaseCommand):
             line = f"{name}: {changed:,} row changes"
             if folder is not None:
                 with connection.cursor() as cursor:
-                    tables = {
-                        table.name: table for table in read_schema(cursor, measure_lobs=False)
-                    }
                     try:
-                        taken = write_checkpoint(folder, cursor, tables, name)
+                        taken = write_checkpoint(folder, cursor, name)
                     except ManifestError as error:
                         raise CommandError(str(error)) from None
                 line += f"; expected results at {taken['lsn']} in {folder / MANIFEST_FILE}"
