@@ -30,7 +30,7 @@ lint:        ## ruff lint and format check
 format:      ## ruff fix and format
 	.venv/bin/ruff check --fix . && .venv/bin/ruff format .
 
-bench:       ## seeding benchmark into throwaway databases (SCALES="small medium large")
+bench:       ## seeding benchmark, load and reseed per scale, on a throwaway server (SCALES="small medium large 5 10")
 	bin/bootstrap && .venv/bin/python -m lakehouse.localdb run --ephemeral -- .venv/bin/python bench/seed_bench.py $(SCALES)
 
 bench-simulate: ## simulator throughput and latency for 1, 2, 4 workers (ACTIONS=20000 WORKERS="1 2 4")

@@ -1,12 +1,15 @@
-"""Seeding benchmark: each scale into a fresh database, plus plain Django bulk_create for scale.
+"""Seeding benchmark: each scale into a fresh database, then a `--clean` reseed of it started
+right after, plus plain Django bulk_create for scale.
 
-    make bench                      # small medium large, on a throwaway server
-    make bench SCALES="large 5"     # any scales
+    make bench                      # small medium large 5 10, on a throwaway server
+    make bench SCALES="large 16"    # any scales
 
-Prints rows, seconds and rows/s per table and in total, and peak memory of the loading and the
-generating process. Per-table seconds are the time spent COPYing that table's rows; generation
-runs beside them in the other process, so the total is the wall-clock time of the whole run
-(foreign-key checks and ANALYZE at the end included), not their sum.
+Prints rows, seconds and rows/s per table and in total, the steps around the COPYs, and peak
+memory of the loading and the generating processes; then a summary with each scale's pace
+against `large`'s and each reseed's time against its load's. Per-table seconds are the time
+spent COPYing that table's rows; generation runs beside them in other processes, so the total
+is the wall-clock time of the whole run (indexes, foreign keys and ANALYZE included), not
+their sum.
 """
 
 import json
@@ -51,15 +54,16 @@ def setup_django(url: str) -> None:
     django.setup()
 
 
-def child_seed(scale: str) -> dict:
+def child_seed(scale: str, clean: bool) -> dict:
     """Runs in a fresh process: seed_all into the database DATABASE_URL names."""
     setup_django(os.environ["DATABASE_URL"])
     from core.seeding import seed_all
 
-    result = seed_all(scale=scale, seed=SEED, now=datetime.fromisoformat(NOW))
+    result = seed_all(scale=scale, seed=SEED, now=datetime.fromisoformat(NOW), clean=clean)
     return {
         "counts": result.counts,
         "copy_seconds": result.copy_seconds,
+        "step_seconds": result.step_seconds,
         "seconds": result.seconds,
         "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         # seed_all generates in a child process of its own.
@@ -98,9 +102,9 @@ def child_bulk_create(scale: str) -> dict:
     return {"rows": written, "seconds": time.monotonic() - started}
 
 
-def run_child(kind: str, scale: str, url: str) -> dict:
+def run_child(kind: str, scale: str, url: str, *flags: str) -> dict:
     output = subprocess.run(
-        [sys.executable, __file__, f"--{kind}", scale],
+        [sys.executable, __file__, f"--{kind}", scale, *flags],
         env={**os.environ, "DATABASE_URL": url},
         capture_output=True,
         text=True,
@@ -113,6 +117,39 @@ def fresh_database(base: str, name: str, template: str) -> str:
     admin_execute(base, f'DROP DATABASE IF EXISTS "{name}"')
     admin_execute(base, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     return database_url(base, name)
+
+
+def steps(result: dict) -> str:
+    done = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in result["step_seconds"].items())
+    return f"around the COPYs: {done}"
+
+
+def print_result(result: dict) -> None:
+    print(f"  {'table':<18} {'rows':>11} {'copy s':>8} {'rows/s':>10}")
+    for table, count in result["counts"].items():
+        seconds = result["copy_seconds"][table]
+        rate = count / seconds if seconds else 0
+        print(f"  {table:<18} {count:>11,} {seconds:>8.2f} {rate:>10,.0f}")
+    total = sum(result["counts"].values())
+    print(
+        f"  {'total':<18} {total:>11,} {result['seconds']:>8.2f} "
+        f"{total / result['seconds']:>10,.0f}   peak memory {result['peak_mb']:.0f} MB "
+        f"(loader), {result['generator_peak_mb']:.0f} MB (each generator)"
+    )
+    print(f"  {steps(result)}")
+
+
+def print_summary(summary: list[tuple[str, int, float, float]]) -> None:
+    paces = {scale: rows / seconds for scale, rows, seconds, _ in summary}
+    print("\nsummary")
+    print(f"  {'scale':<8} {'rows':>11} {'load s':>8} {'rows/s':>10} {'vs large':>9} "
+          f"{'reseed s':>9} {'reseed/load':>12}")  # fmt: skip
+    for scale, rows, seconds, reseed in summary:
+        against = f"{paces[scale] / paces['large']:.2f}" if "large" in paces else "-"
+        print(
+            f"  {scale:<8} {rows:>11,} {seconds:>8.1f} {paces[scale]:>10,.0f} {against:>9} "
+            f"{reseed:>9.1f} {reseed / seconds:>12.2f}"
+        )
 
 
 def main(scales: list[str]) -> None:
@@ -131,23 +168,18 @@ def main(scales: list[str]) -> None:
         f"machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
         f"Python {platform.python_version()}; seed {SEED}, now {NOW}"
     )
+    summary = []
     for scale in scales:
         name = f"bench_{scale}".replace(".", "_")
-        result = run_child("seed", scale, fresh_database(base, name, template))
+        url = fresh_database(base, name, template)
+        result = run_child("seed", scale, url)
+        print(f"\n--scale {scale}: seed_all into an empty database")
+        print_result(result)
+        reseed = run_child("seed", scale, url, "--clean")
         # Dropped at once: autovacuum analysing it would compete with the next measurement.
         admin_execute(base, f'DROP DATABASE "{name}"')
-        print(f"\n--scale {scale}: seed_all into an empty database")
-        print(f"  {'table':<18} {'rows':>11} {'copy s':>8} {'rows/s':>10}")
-        for table, count in result["counts"].items():
-            seconds = result["copy_seconds"][table]
-            rate = count / seconds if seconds else 0
-            print(f"  {table:<18} {count:>11,} {seconds:>8.2f} {rate:>10,.0f}")
-        total = sum(result["counts"].values())
-        print(
-            f"  {'total':<18} {total:>11,} {result['seconds']:>8.2f} "
-            f"{total / result['seconds']:>10,.0f}   peak memory {result['peak_mb']:.0f} MB "
-            f"(loader), {result['generator_peak_mb']:.0f} MB (generator)"
-        )
+        print(f"  then seed_all --clean, started right after: {reseed['seconds']:.1f}s")
+        print(f"    {steps(reseed)}")
         name = f"bench_{scale}_orm".replace(".", "_")
         orm = run_child("bulk-create", scale, fresh_database(base, name, template))
         admin_execute(base, f'DROP DATABASE "{name}"')
@@ -155,13 +187,16 @@ def main(scales: list[str]) -> None:
             f"  for comparison, Django bulk_create of the same {orm['rows']:,} customers: "
             f"{orm['seconds']:.2f}s, {orm['rows'] / orm['seconds']:,.0f} rows/s"
         )
+        rows = sum(result["counts"].values())
+        summary.append((scale, rows, result["seconds"], reseed["seconds"]))
+    print_summary(summary)
     admin_execute(base, f'DROP DATABASE IF EXISTS "{template}"')
 
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--seed"]:
-        print(json.dumps(child_seed(sys.argv[2])))
+        print(json.dumps(child_seed(sys.argv[2], clean="--clean" in sys.argv[3:])))
     elif sys.argv[1:2] == ["--bulk-create"]:
         print(json.dumps(child_bulk_create(sys.argv[2])))
     else:
-        main(sys.argv[1:] or ["small", "medium", "large"])
+        main(sys.argv[1:] or ["small", "medium", "large", "5", "10"])

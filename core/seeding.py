@@ -6,7 +6,7 @@ database as it was.
 
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
@@ -39,8 +39,12 @@ from core.loading import (
     CopyWriter,
     RowSink,
     delete_all,
-    foreign_keys_checked_once,
     load_in_parallel,
+    rebuild_indexes,
+    restore_foreign_keys,
+    set_aside_foreign_keys,
+    set_aside_indexes,
+    tables_are_empty,
 )
 
 CUSTOMERS_PER_BATCH = 100
@@ -58,34 +62,69 @@ class SeedResult:
     seconds: float
     deleted: dict[str, int] = field(default_factory=dict)
     copy_seconds: dict[str, float] = field(default_factory=dict)
+    # Seconds of the steps around the COPYs: "clean", "indexes", "foreign keys", "statistics".
+    step_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def rows(self) -> int:
         return sum(self.counts.values())
 
 
+@dataclass
+class Writing:
+    """What `writing` yields: the COPY writer, and what was done around the load."""
+
+    writer: CopyWriter
+    on_step: Callable[[str], None] | None = None
+    deleted: dict[str, int] = field(default_factory=dict)
+    step_seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        if self.on_step:
+            self.on_step(name)
+        started = time.monotonic()
+        yield
+        self.step_seconds[name] = time.monotonic() - started
+
+
 @contextmanager
 def writing(
-    *, on_rows: OnRows | None, clean: bool = False, bulk: bool = False
-) -> Iterator[tuple[CopyWriter, dict]]:
+    *,
+    on_rows: OnRows | None,
+    clean: bool = False,
+    bulk: bool = False,
+    on_step: Callable[[str], None] | None = None,
+) -> Iterator[Writing]:
     """A transaction with a COPY writer; with `clean`, existing data is deleted first.
 
     `bulk` (for loads that dwarf what is stored) checks foreign keys once at the end instead
     of row by row, the clean included: deleting a parent row would otherwise look for its
     children once per row, with plans made from statistics that may predate the last load
-    (minutes per table at --scale 10, until autovacuum has analyzed). After a bulk load the
-    tables are analyzed, so that the next statements, a reseed's included, plan on what is there.
+    (minutes per table at --scale 10, until autovacuum has analyzed). If the tables are empty
+    once cleaned, their indexes are built after the load instead of kept up to date during it.
+    After a bulk load the tables are analyzed, so that the next statements, a reseed's included,
+    plan on what is there. `on_step` hears the name of each of these steps as it starts.
     """
-    deleted: dict[str, int] = {}
     with transaction.atomic(), connection.cursor() as cursor:
+        done = Writing(CopyWriter(connection.connection, on_rows), on_step)
         # Deferred foreign-key checks would queue one entry per row until commit.
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        with foreign_keys_checked_once(cursor) if bulk else nullcontext():
-            if clean:
-                deleted.update(delete_all(cursor))
-            yield CopyWriter(connection.connection, on_rows), deleted
+        # Nothing set aside needs putting back if the load fails: the transaction rolls back.
+        keys = set_aside_foreign_keys(cursor) if bulk else []
+        if clean:
+            with done.step("clean"):
+                done.deleted.update(delete_all(cursor))
+        indexes = set_aside_indexes(cursor) if bulk and tables_are_empty(cursor) else []
+        yield done
+        if indexes:
+            with done.step("indexes"):
+                rebuild_indexes(cursor, indexes)
+        if keys:
+            with done.step("foreign keys"):
+                restore_foreign_keys(cursor, keys)
     if bulk:
-        with connection.cursor() as cursor:
+        with done.step("statistics"), connection.cursor() as cursor:
             cursor.execute(f"ANALYZE {', '.join(TABLE_ROWS)}")
 
 
@@ -107,14 +146,17 @@ def seed_everything(
     customers_per_batch: int = CUSTOMERS_PER_BATCH,
 ) -> None:
     """Generate a whole world into `sink`: tenants, then per tenant its catalogue and, batch by
-    batch, customers with their orders, events, subscriptions and invoices."""
+    batch, customers with their orders, events, subscriptions and invoices. Each of these is a
+    unit of work the sink may leave to another process (`RowSink.claim`): every row derives
+    its randomness from its own keys, so a unit comes out the same in any process."""
     factor = scale_factor(scale)
     clock = Timeline(now)
     pools = pools_for(seed)
     world = derive_rng(seed, "world")
     tiers = tier_mix(8 + world.randint(0, 2))
     tenants = tenant_rows(seed=seed, tiers=tiers, clock=clock, pools=pools)
-    sink.write("core_tenant", tenants)
+    if sink.claim():
+        sink.write("core_tenant", tenants)
     for index, tenant_row in enumerate(tenants):
         tenant = tenant_ref(tenant_row)
         profile = TIERS[tenant.tier]
@@ -125,11 +167,14 @@ def seed_everything(
             numbers=range(1, sizes.randint(*profile.products) + 1),
             pools=pools,
         )
-        sink.write("core_product", products)
+        if sink.claim():  # every process builds the catalogue, one writes it
+            sink.write("core_product", products)
         catalog = catalog_of(products)
         customer_count = max(1, round(sizes.randint(*profile.customers) * factor))
         expected_share = expected_share_after_signup(clock, tenant.customers_from)
         for first in range(1, customer_count + 1, customers_per_batch):
+            if not sink.claim():
+                continue
             numbers = range(first, min(first + customers_per_batch, customer_count + 1))
             customers = customer_rows(
                 seed=seed, tenant=tenant, numbers=numbers, clock=clock, pools=pools
@@ -177,6 +222,7 @@ def seed_all(
     now: datetime,
     clean: bool = False,
     on_rows: OnRows | None = None,
+    on_step: Callable[[str], None] | None = None,
     customers_per_batch: int = CUSTOMERS_PER_BATCH,
 ) -> SeedResult:
     started = time.monotonic()
@@ -186,9 +232,16 @@ def seed_all(
             sink=sink, scale=scale, seed=seed, now=now, customers_per_batch=customers_per_batch
         )
 
-    with writing(on_rows=on_rows, clean=clean, bulk=True) as (writer, deleted):
-        load_in_parallel(writer, generate)
-    return SeedResult(seed, writer.counts, time.monotonic() - started, deleted, writer.copy_seconds)
+    with writing(on_rows=on_rows, clean=clean, bulk=True, on_step=on_step) as done:
+        load_in_parallel(done.writer, generate)
+    return SeedResult(
+        seed,
+        done.writer.counts,
+        time.monotonic() - started,
+        done.deleted,
+        done.writer.copy_seconds,
+        done.step_seconds,
+    )
 
 
 def plan_all(*, scale: str, seed: int, now: datetime) -> SeedResult:
@@ -290,7 +343,8 @@ def seed_tenants(
     with connection.cursor() as cursor:
         cursor.execute("SELECT name FROM core_tenant")
         taken = [name for (name,) in cursor]
-    with writing(on_rows=on_rows) as (writer, _):
+    with writing(on_rows=on_rows) as done:
+        writer = done.writer
         writer.write(
             "core_tenant",
             tenant_rows(
@@ -311,7 +365,8 @@ def seed_products(
     started = time.monotonic()
     tenants = require_tenants()
     pools = pools_for(seed)
-    with writing(on_rows=on_rows) as (writer, _):
+    with writing(on_rows=on_rows) as done:
+        writer = done.writer
         for index, tenant in enumerate(tenants):
             last = scalar(
                 "SELECT coalesce(max(substring(sku from '(\\d+)$')::int), 0) FROM core_product "
@@ -336,7 +391,8 @@ def seed_customers(
     started = time.monotonic()
     tenants = require_tenants()
     clock, pools = Timeline(now), pools_for(seed)
-    with writing(on_rows=on_rows) as (writer, _):
+    with writing(on_rows=on_rows) as done:
+        writer = done.writer
         for index, tenant in enumerate(tenants):
             last = last_customer_number(tenant.id)
             count = per_tenant or derive_rng(seed, "tenant-size", index).randint(
@@ -382,7 +438,8 @@ def seed_orders(
     tenants = require_tenants()
     require_customers_and_products()
     clock = Timeline(now)
-    with writing(on_rows=on_rows) as (writer, _):
+    with writing(on_rows=on_rows) as done:
+        writer = done.writer
         for tenant, catalog, expected_share, customers in customer_batches(tenants, clock):
             profile_mean = TIERS[tenant.tier].orders_per_customer
             mean = per_customer if per_customer is not None else profile_mean
@@ -439,7 +496,8 @@ def seed_events(
     tenants = require_tenants()
     require_customers_and_products()
     clock = Timeline(now)
-    with writing(on_rows=on_rows) as (writer, _):
+    with writing(on_rows=on_rows) as done:
+        writer = done.writer
         for tenant, catalog, expected_share, customers in customer_batches(tenants, clock):
             profile_mean = TIERS[tenant.tier].events_per_customer
             mean = per_customer if per_customer is not None else profile_mean
@@ -477,7 +535,8 @@ def seed_subscriptions(
             "there are no customers yet: run `manage.py seed_customers` first"
         )
     clock = Timeline(now)
-    with writing(on_rows=on_rows) as (writer, _):
+    with writing(on_rows=on_rows) as done:
+        writer = done.writer
         for tenant in tenants:
             share = rate if rate is not None else TIERS[tenant.tier].subscription_rate
             for customers in stored_customers(tenant.id):
@@ -558,7 +617,8 @@ def seed_invoices(*, seed: int, now: datetime, on_rows: OnRows | None = None) ->
             "there are no subscriptions yet: run `manage.py seed_subscriptions` first"
         )
     clock = Timeline(now)
-    with writing(on_rows=on_rows) as (writer, _):
+    with writing(on_rows=on_rows) as done:
+        writer = done.writer
         after = None
         while batch := stored_subscriptions(after):
             invoices = []

@@ -3,9 +3,11 @@
 import io
 import re
 from pathlib import Path
+from uuid import UUID
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import IntegrityError
 
 from core.loading import GenerationFailed
 from core.seeding import seed_all
@@ -58,9 +60,18 @@ def test_clean_replaces_the_data_and_reports_what_it_deleted():
     assert value("SELECT count(*) FROM core_tenant") == counts()["core_tenant"] <= 10
 
 
+def indexes() -> list[tuple]:
+    from django.db import connection
+
+    from core.loading import owned_indexes
+
+    with connection.cursor() as cursor:
+        return owned_indexes(cursor)
+
+
 def test_a_run_that_fails_half_way_leaves_the_database_as_it_was():
     run("seed_all", "--scale", "small", "--seed", "3", "--now", WHEN)
-    before = digest()
+    before, before_indexes = digest(), indexes()
 
     def interrupt(table: str, count: int) -> None:
         if table == "core_event":
@@ -69,6 +80,7 @@ def test_a_run_that_fails_half_way_leaves_the_database_as_it_was():
     with pytest.raises(KeyboardInterrupt):
         seed_all(scale="small", seed=4, now=NOW, clean=True, on_rows=interrupt)
     assert digest() == before
+    assert indexes() == before_indexes
     assert (
         value(
             "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND conrelid = 'core_event'::regclass"
@@ -88,6 +100,25 @@ def test_a_failure_in_the_generating_process_rolls_everything_back(monkeypatch):
     with pytest.raises(GenerationFailed, match="ValueError: generator broke"):
         seed_all(scale="small", seed=4, now=NOW, clean=True)
     assert digest() == before
+
+
+def test_a_load_into_empty_tables_builds_the_same_indexes_and_still_refuses_duplicates(
+    monkeypatch,
+):
+    """The indexes, keys and unique constraints set aside for a load into empty tables come
+    back as they were; a duplicate key fails their build and rolls the whole load back."""
+    before = indexes()
+    assert len(before) > 40 and any(constraint for _, _, constraint, _ in before)
+    run("seed_all", "--scale", "small", "--seed", "3", "--now", WHEN)
+    assert indexes() == before
+    seeded = digest()
+
+    duplicate = UUID(int=42)
+    monkeypatch.setattr("core.generation.customers.new_uuid", lambda rng: duplicate)
+    with pytest.raises(IntegrityError, match="core_customer_pkey"):
+        seed_all(scale="small", seed=4, now=NOW, clean=True)
+    assert digest() == seeded
+    assert indexes() == before
 
 
 def test_the_per_entity_commands_build_a_consistent_world_step_by_step():

@@ -10,6 +10,14 @@ from tqdm import tqdm
 from core.loading import GenerationFailed
 from core.seeding import MissingPrerequisite, SeedResult
 
+# What a person waiting at a terminal is told while each step of a bulk load runs.
+STEP_NAMES = {
+    "clean": "deleting the existing rows",
+    "indexes": "building the indexes",
+    "foreign keys": "checking the foreign keys",
+    "statistics": "analyzing the tables",
+}
+
 
 def parse_now(value: str | None) -> datetime:
     if value is None:
@@ -37,7 +45,8 @@ def non_negative_int(value: str) -> int:
 
 
 class SeedCommand(BaseCommand):
-    """Subclasses add their options and implement `run(seed=, now=, on_rows=, **options)`."""
+    """Subclasses add their options and implement `run(seed=, now=, on_rows=, on_step=,
+    **options)`; `on_rows` and `on_step` report progress, and are None when nobody watches."""
 
     def create_parser(self, prog_name, subcommand, **kwargs):
         parser = super().create_parser(prog_name, subcommand, **kwargs)
@@ -53,7 +62,7 @@ class SeedCommand(BaseCommand):
         )
         return parser
 
-    def run(self, *, seed: int, now: datetime, on_rows, **options) -> SeedResult:
+    def run(self, *, seed: int, now: datetime, on_rows, on_step, **options) -> SeedResult:
         raise NotImplementedError
 
     def handle(self, *args, seed: int | None, now: str | None, verbosity: int, **options):
@@ -69,9 +78,17 @@ class SeedCommand(BaseCommand):
                 )
             bars[table].update(count)
 
+        def on_step(name: str) -> None:
+            # Progress, not an error: unstyled, where the progress bars go.
+            self.stderr.write(STEP_NAMES.get(name, name) + "…", style_func=lambda text: text)
+
         try:
             result = self.run(
-                seed=seed, now=moment, on_rows=on_rows if show_bars else None, **options
+                seed=seed,
+                now=moment,
+                on_rows=on_rows if show_bars else None,
+                on_step=on_step if show_bars else None,
+                **options,
             )
         except MissingPrerequisite as error:
             raise CommandError(str(error)) from None
@@ -91,6 +108,11 @@ class SeedCommand(BaseCommand):
         for table, count in result.counts.items():
             if count or verbosity >= 2:
                 self.stdout.write(f"{table:<18} {count:>10,} rows")
+        if verbosity >= 2 and result.step_seconds:
+            steps = ", ".join(
+                f"{name} {seconds:.1f}s" for name, seconds in result.step_seconds.items()
+            )
+            self.stdout.write(f"around the COPYs: {steps}")
         rate = result.rows / result.seconds if result.seconds else 0.0
         stamp = now.isoformat().replace("+00:00", "Z")
         self.stdout.write(

@@ -40,7 +40,17 @@ class Command(SeedCommand):
         )
 
     def run(
-        self, *, seed, now, on_rows, scale: str, clean: bool, plan: bool, batch_size: int, **options
+        self,
+        *,
+        seed,
+        now,
+        on_rows,
+        on_step,
+        scale: str,
+        clean: bool,
+        plan: bool,
+        batch_size: int,
+        **options,
     ):
         try:
             scale_factor(scale)
@@ -57,5 +67,6 @@ class Command(SeedCommand):
             now=now,
             clean=clean,
             on_rows=on_rows,
+            on_step=on_step,
             customers_per_batch=batch_size,
         )
