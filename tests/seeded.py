@@ -2,6 +2,7 @@
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 from django.db import connection
@@ -50,6 +51,19 @@ def subprocess_environment() -> dict[str, str]:
         ),
         "DJANGO_ENV_FILE": "/nonexistent",
     }
+
+
+def manage_py(*args: str, **popen) -> subprocess.Popen:
+    """`manage.py ARGS` in a subprocess on the test database, its output captured as text."""
+    return subprocess.Popen(
+        [sys.executable, "manage.py", *args],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=subprocess_environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
+    )
 
 
 def restart_server() -> None:

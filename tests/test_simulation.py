@@ -4,7 +4,6 @@ import io
 import random
 import signal
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -25,9 +24,9 @@ from tests.conftest import NOW
 from tests.seeded import (
     digest,
     invariant_violations,
+    manage_py,
     restart_server,
     rows,
-    subprocess_environment,
     value,
 )
 from tests.test_settings import ROOT
@@ -42,14 +41,7 @@ def reseed(*, scale: str = "small", now: datetime = NOW, seed: int = 41) -> None
 
 
 def manage(*args: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=subprocess_environment(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return manage_py(*args)
 
 
 def test_same_seed_and_count_from_the_same_data_give_the_same_changes():
