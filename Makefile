@@ -1,4 +1,4 @@
-.PHONY: up demo test test-quick db db-stop db-status serve lint format bench bench-simulate bench-cdc bench-lakehouse clean-db
+.PHONY: up demo test test-quick db db-stop db-status serve lint format bench bench-admin bench-simulate bench-cdc bench-lakehouse clean-db
 
 up:          ## the main job: venv, local PostgreSQL, migrate, seed (SCALE=small), admin login
 	bin/up
@@ -32,6 +32,9 @@ format:      ## ruff fix and format
 
 bench:       ## seeding benchmark, load and reseed per scale, on a throwaway server (SCALES="small medium large 5 10")
 	bin/bootstrap && .venv/bin/python -m lakehouse.localdb run --ephemeral -- .venv/bin/python bench/seed_bench.py $(SCALES)
+
+bench-admin: ## admin page times after a seed, every list filtered, searched and paged (SCALE=large)
+	bin/bootstrap && .venv/bin/python -m lakehouse.localdb run --ephemeral -- .venv/bin/python bench/admin_bench.py --scale $(or $(SCALE),large)
 
 bench-simulate: ## simulator throughput and latency for 1, 2, 4 workers (ACTIONS=20000 WORKERS="1 2 4")
 	bin/bootstrap && .venv/bin/python -m lakehouse.localdb run --ephemeral -- .venv/bin/python bench/simulate_bench.py $(ACTIONS) --workers "$(or $(WORKERS),1 2 4)"

@@ -2,16 +2,21 @@
 
 - Foreign keys use raw-id or autocomplete widgets, so no page renders a whole table in a <select>.
 - `list_select_related` fetches the columns shown from joined tables in the same query.
-- `show_full_result_count = False` spares a COUNT(*) over the unfiltered table on every page.
+- `show_full_result_count = False` spares a COUNT(*) over the unfiltered table on every page,
+  and `LargeTablePaginator` counts exactly only up to 100,000 rows (see there).
 - The big tables have no date hierarchy (it scans the whole table for its year/month links);
   they filter by date with a list filter instead.
 - Lists lead with what people look for (number, customer, status, amount, date) and name a
   customer by name only, so those columns fit a 1440 px window beside the filters.
 """
 
+import json
 import uuid
+from functools import cached_property
 
 from django.contrib import admin
+from django.core.paginator import Paginator
+from django.db import connections
 
 from core.models import Customer, Event, Invoice, Order, OrderItem, Product, Subscription, Tenant
 
@@ -32,8 +37,42 @@ class UUIDSearchMixin:
         return matches, False
 
 
+class LargeTablePaginator(Paginator):
+    """Counts a list exactly up to `exact_up_to` rows; beyond, takes PostgreSQL's planner
+    estimate, which the page shows as "about N". An exact COUNT(*) grows with the table (0.3 s
+    for the 4.6 million events of --scale 10, on every page); the estimate costs an EXPLAIN.
+    The bounded count that decides comes first, so a list is never estimated below the limit,
+    however wrong the planner is about a filter."""
+
+    exact_up_to = 100_000
+    estimated = False
+
+    @cached_property
+    def count(self) -> int:
+        queryset = self.object_list.order_by()
+        bounded = queryset[: self.exact_up_to + 1].count()
+        if bounded <= self.exact_up_to:
+            return bounded
+        self.estimated = True
+        return max(planned_rows(queryset), bounded)
+
+
+def planned_rows(queryset) -> int:
+    """How many rows PostgreSQL's planner expects `queryset` to return."""
+    sql, params = queryset.query.sql_with_params()
+    with connections[queryset.db].cursor() as cursor:
+        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+        (plan,) = cursor.fetchone()
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    return int(plan[0]["Plan"]["Plan Rows"])
+
+
 class TenantOwnedAdmin(UUIDSearchMixin, admin.ModelAdmin):
     show_full_result_count = False
+    paginator = LargeTablePaginator
+    # Facet counts are a COUNT per filter choice over the whole table, on every page.
+    show_facets = admin.ShowFacets.NEVER
     list_per_page = 50
     autocomplete_fields = ("tenant",)
     readonly_fields = ("id", "updated_at")

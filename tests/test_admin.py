@@ -1,5 +1,7 @@
 """Every admin page renders with data present, with a bounded number of queries."""
 
+import re
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
@@ -7,6 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from core.models import Event, Order, OrderItem, Product
+from tests.factories import EventFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -56,6 +59,30 @@ def test_subscription_page_shows_its_invoices_inline(admin_client, shop):
         reverse("admin:core_subscription_change", args=[shop["subscription"].pk]), secure=True
     )
     assert shop["invoice"].invoice_number in response.content.decode()
+
+
+def test_a_big_list_shows_the_planner_estimate_and_a_small_one_its_exact_count(
+    admin_client, shop, monkeypatch
+):
+    """Above `exact_up_to` rows a list is not counted (the page says "about"); at or below
+    it, whatever the planner thinks, the count is exact."""
+    from core.admin import LargeTablePaginator
+
+    EventFactory.create_batch(40, customer=shop["customer"])
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE core_event")  # as seed_all leaves it
+    monkeypatch.setattr(LargeTablePaginator, "exact_up_to", 20)
+    url = reverse("admin:core_event_changelist")
+    page = admin_client.get(url, secure=True).content.decode()
+    estimate = re.search(r"about ([\d,]+)</span> events", page)
+    assert estimate, page
+    assert 20 < int(estimate.group(1).replace(",", "")) <= 2 * Event.objects.count()
+    narrowed = admin_client.get(url, {"event_type__exact": "purchase"}, secure=True)
+    assert "1 event (" in narrowed.content.decode()  # the search bar's count, exact
+    assert "about" not in narrowed.content.decode()
+    monkeypatch.setattr(LargeTablePaginator, "exact_up_to", 100)
+    page = admin_client.get(url, secure=True).content.decode()
+    assert f"{Event.objects.count()} events" in page and "about" not in page
 
 
 def test_searching_a_uuid_finds_the_rows_that_reference_it(admin_client, shop):
