@@ -316,7 +316,11 @@ def restore_foreign_keys(cursor, keys: list[tuple[str, str, str]]) -> None:
         cursor.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
 
 
-def owned_indexes(cursor) -> list["Index"]:
+# (table, index, owning constraint or None, definition)
+Index = tuple[str, str, str | None, str]
+
+
+def owned_indexes(cursor) -> list[Index]:
     """(table, index, owning constraint or None, definition) of every index on the core tables
     that a load may set aside: primary keys, unique constraints and plain indexes. An index
     that is a table's replica identity stays, as logical decoding reads it."""
@@ -340,8 +344,6 @@ def tables_are_empty(cursor) -> bool:
 
 # Memory for each index build after a load (PostgreSQL's default of 64 MB spills to disk).
 INDEX_BUILD_MEMORY = "256MB"
-
-Index = tuple[str, str, str | None, str]
 
 
 def set_aside_indexes(cursor) -> list[Index]:
