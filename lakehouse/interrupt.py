@@ -13,25 +13,24 @@ and the capture depend on. Commands that set a SIGINT handler of their own (`sim
 `cdc_tail`: Ctrl-C lets them finish the transaction or batch in hand) are left to it.
 """
 
+import contextlib
 import signal
 import socket
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import psycopg2
 import psycopg2.extensions
 
 
 class Interruption:
-    """What `cancelling_on_interrupt` saw: whether Ctrl-C came, and what it cancelled."""
+    """What `cancelling_on_interrupt` saw: whether Ctrl-C came."""
 
     def __init__(self) -> None:
         self.seen = False
-        self.cancelled = 0
 
 
-def _cancel_running_statements(wrappers, interruption: Interruption) -> bool:
+def _cancel_running_statements(wrappers) -> bool:
     """Cancel what each connection is running; True if one was running a statement."""
     busy = False
     for wrapper in wrappers:
@@ -40,15 +39,12 @@ def _cancel_running_statements(wrappers, interruption: Interruption) -> bool:
             continue
         if raw.info.transaction_status == psycopg2.extensions.TRANSACTION_STATUS_ACTIVE:
             busy = True
-            try:
+            with contextlib.suppress(psycopg2.Error):  # gone meanwhile: nothing to cancel
                 raw.cancel()
-                interruption.cancelled += 1
-            except psycopg2.Error:  # gone meanwhile: nothing left to cancel
-                pass
     return busy
 
 
-@contextmanager
+@contextlib.contextmanager
 def cancelling_on_interrupt() -> Iterator[Interruption]:
     """While active (entered in the main thread), a SIGINT cancels the statements the main
     thread's Django connections are running, unless a command has set a SIGINT handler of its
@@ -72,7 +68,7 @@ def cancelling_on_interrupt() -> Iterator[Interruption]:
         # Python to read COPY data, and would print a KeyboardInterrupt raised there). While a
         # statement runs, cancelling it is enough: its error ends the command.
         interruption.seen = True
-        if not _cancel_running_statements(list(wrappers), interruption):
+        if not _cancel_running_statements(list(wrappers)):
             raise KeyboardInterrupt
 
     def watch() -> None:
@@ -81,7 +77,7 @@ def cancelling_on_interrupt() -> Iterator[Interruption]:
         while signals := receiver.recv(64):
             if signal.SIGINT in signals and signal.getsignal(signal.SIGINT) is on_sigint:
                 interruption.seen = True
-                _cancel_running_statements(list(wrappers), interruption)
+                _cancel_running_statements(list(wrappers))
 
     connection_created.connect(note, weak=False, dispatch_uid="cancelling_on_interrupt")
     receiver, sender = socket.socketpair()
