@@ -90,10 +90,11 @@ class DeltaStore:
 
     def register(self, duck, name: str) -> None:
         """Make the table (tombstones included) readable in DuckDB as `name`: its data files
-        read directly, unless another writer gave it a feature that needs delta-rs to read
-        (deletion vectors, column mapping)."""
+        read directly, unless another writer gave it something that needs delta-rs to read:
+        deletion vectors or column mapping, or partitions (whose values are in the log, not
+        in the files)."""
         table = DeltaTable(str(self.path))
-        if table.protocol().min_reader_version > 1:
+        if table.protocol().min_reader_version > 1 or table.metadata().partition_columns:
             duck.register(name, table.to_pyarrow_dataset())
             return
         register_files(duck, name, table.file_uris(), self.schema)

@@ -134,25 +134,30 @@ def register_folder_table(duck, folder: Path, name: str, relation: str) -> bool:
     """A table of a folder of tables, whoever wrote it, as a DuckDB relation: this project's
     warehouse, Delta tables (FOLDER/<table>/_delta_log), Iceberg tables in a SQLite catalog
     (FOLDER/catalog.db, namespace lakehouse), or plain Parquet (FOLDER/<table>/**/*.parquet).
-    False if the folder has no such table."""
-    from core.lake.iceberg import CATALOG_FILE, NAMESPACE, open_catalog
+    Delta and Iceberg tables are read as our own are (`register` of their stores, with the
+    table's own schema): their data files directly, through DuckDB within its memory limit,
+    unless another engine gave them deletion vectors or delete files. False if the folder has
+    no such table."""
+    import pyarrow as pa
+    from deltalake import DeltaTable
+
+    from core.lake.delta import DeltaStore
+    from core.lake.iceberg import CATALOG_FILE, NAMESPACE, IcebergStore, open_catalog
 
     path = folder / name
     if (path / "_delta_log").exists():
-        from deltalake import DeltaTable
-
-        duck.register(relation, DeltaTable(str(path)).to_pyarrow_dataset())
+        schema = pa.schema(DeltaTable(str(path)).schema().to_arrow())
+        DeltaStore(path, schema).register(duck, relation)
         return True
     if (folder / CATALOG_FILE).exists():
         from pyiceberg.exceptions import NoSuchTableError
 
+        catalog = open_catalog(folder)
         try:
-            table = open_catalog(folder).load_table((NAMESPACE, name))
+            table = catalog.load_table((NAMESPACE, name))
         except NoSuchTableError:
             return False
-        duck.register(f"{relation}_stream", table.scan().to_arrow_batch_reader())
-        duck.execute(f"CREATE OR REPLACE TEMP TABLE {relation} AS SELECT * FROM {relation}_stream")
-        duck.unregister(f"{relation}_stream")
+        IcebergStore(catalog, name, table.schema().as_arrow()).register(duck, relation)
         return True
     if path.is_dir() and any(path.rglob("*.parquet")):
         pattern = str(path).replace("'", "''") + "/**/*.parquet"
@@ -193,12 +198,14 @@ def verify_manifest(manifest_path: Path, folder: Path, label: str | None = None)
     reader = ScratchDuckDB("lakehouse-manifest-")
     try:
         for name, table in checkpoint_tables(expected).items():
-            if not register_folder_table(reader.duck, folder, name, "pipeline_rows"):
+            # A relation per table: a view and a table may not replace one another in DuckDB.
+            relation = f"pipeline_{name}"
+            if not register_folder_table(reader.duck, folder, name, relation):
                 report.missing.append(name)
                 continue
             precision = manifest["timestamp_precision"]
             try:
-                found = lake_state(reader.duck, "pipeline_rows", table, precision)
+                found = lake_state(reader.duck, relation, table, precision)
             except ManifestError as error:  # the table lacks a column: every tenant differs
                 report.tables[name] = {"(all)": [str(error)]}
                 continue

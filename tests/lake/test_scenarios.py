@@ -95,6 +95,28 @@ def naive_matches_manifest(
     return verify_manifest(capture / MANIFEST_FILE, folder).same
 
 
+def test_the_manifest_check_reads_tables_another_engine_wrote(shop, tmp_path):
+    """Tables a team's own job wrote, read through their own metadata: Delta partitioned by
+    tenant (as Spark jobs often write it: the data files then lack the column) and Iceberg
+    written with pyiceberg directly, in a catalog of their own."""
+    from deltalake import write_deltalake
+
+    from core.lake.iceberg import NAMESPACE, open_catalog
+
+    drain(shop)
+    run(shop, "one-key-lifecycle")
+    duck = naive_apply(shop, None)
+    catalog = open_catalog(tmp_path / "iceberg")
+    for (name,) in duck.execute("SHOW TABLES").fetchall():
+        rows = duck.execute(f'SELECT * FROM "{name}"').to_arrow_table()
+        by_tenant = ["tenant_id"] if "tenant_id" in rows.column_names else None
+        write_deltalake(str(tmp_path / "delta" / name), rows, partition_by=by_tenant)
+        catalog.create_table((NAMESPACE, name), schema=rows.schema).append(rows)
+    duck.close()
+    assert verify_manifest(shop / MANIFEST_FILE, tmp_path / "delta").same
+    assert verify_manifest(shop / MANIFEST_FILE, tmp_path / "iceberg").same
+
+
 @pytest.mark.parametrize("name", sorted(CATCHES))
 def test_a_scenario_is_applied_right_and_catches_the_mistakes_it_targets(name, shop, tmp_path):
     data_format = "csv" if name in CSV_CAPTURES else "parquet"
