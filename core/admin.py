@@ -50,7 +50,8 @@ class LargeTablePaginator(Paginator):
     @cached_property
     def count(self) -> int:
         queryset = self.object_list.order_by()
-        bounded = queryset[: self.exact_up_to + 1].count()
+        # Keys only: the list's select_related joins would otherwise run for every row counted.
+        bounded = queryset.values("pk")[: self.exact_up_to + 1].count()
         if bounded <= self.exact_up_to:
             return bounded
         self.estimated = True
