@@ -323,13 +323,17 @@ Index = tuple[str, str, str | None, str]
 def owned_indexes(cursor) -> list[Index]:
     """(table, index, owning constraint or None, definition) of every index on the core tables
     that a load may set aside: primary keys, unique constraints and plain indexes. An index
-    that is a table's replica identity stays, as logical decoding reads it."""
+    that is a table's replica identity stays, as logical decoding reads it. So do partial and
+    expression indexes: PostgreSQL prints their predicates and expressions back reworded
+    (`= ANY (ARRAY[...])` casts move), so one rebuilt from its printed definition would not
+    be the index the migrations made, word for word."""
     cursor.execute(
         "SELECT x.indrelid::regclass::text, x.indexrelid::regclass::text, c.conname, "
         "coalesce(pg_get_constraintdef(c.oid), pg_get_indexdef(x.indexrelid)) "
         "FROM pg_index x LEFT JOIN pg_constraint c "
         "ON c.conindid = x.indexrelid AND c.conrelid = x.indrelid AND c.contype IN ('p', 'u') "
         "WHERE x.indrelid::regclass::text = ANY(%s) AND NOT x.indisreplident "
+        "AND x.indpred IS NULL AND x.indexprs IS NULL "
         "ORDER BY 1, c.contype NULLS LAST, 2",
         [list(TABLE_ROWS)],
     )
