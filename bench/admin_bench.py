@@ -9,11 +9,12 @@ the first request right after the seed; "warm" the median of five more. The goal
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import time
 from pathlib import Path
+
+from machine import machine_line, throwaway_database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -80,10 +81,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", default="large")
     args = parser.parse_args()
-    if not os.environ.get("DATABASE_URL"):
-        sys.exit(
-            "error: run through `make bench-admin` (it sets DATABASE_URL to a throwaway server)"
-        )
+    throwaway_database_url("bench-admin")
     import django
 
     django.setup()
@@ -96,10 +94,7 @@ def main() -> None:
     user = get_user_model().objects.create_superuser("bench", "bench@example.com", None)
     client = Client()
     client.force_login(user)
-    print(
-        f"machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
-        f"Python {platform.python_version()}; --scale {args.scale}"
-    )
+    print(f"{machine_line()}; --scale {args.scale}")
     print(f"  {'page':<80} {'first ms':>9} {'warm ms':>8}")
     slowest = 0.0
     for path in pages():

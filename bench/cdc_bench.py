@@ -12,7 +12,6 @@ Each command runs in its own process; its peak memory is the kernel's ru_maxrss 
 
 import argparse
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -20,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlparse
+
+from machine import machine_line, throwaway_database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -148,17 +149,13 @@ def memory(scale: str, scratch: Path) -> None:
 def start(make_target: str) -> None:
     """On the throwaway server `make` started: Django, the schema, the publication, and a line
     saying what machine this is."""
-    if not os.environ.get("DATABASE_URL"):
-        sys.exit(f"error: run through `make {make_target}` (it sets DATABASE_URL to a server)")
+    throwaway_database_url(make_target)
     import django
 
     django.setup()
     manage("migrate", "-v", "0")
     manage("setup_replication")
-    print(
-        f"machine: {os.cpu_count()} cores, {platform.machine()}, Python "
-        f"{platform.python_version()}, PostgreSQL {sql('SHOW server_version')}"
-    )
+    print(f"{machine_line()}, PostgreSQL {sql('SHOW server_version')}")
 
 
 def main() -> None:

@@ -14,7 +14,6 @@ their sum.
 
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -22,6 +21,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
+
+from machine import machine_line, throwaway_database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -153,9 +154,7 @@ def print_summary(summary: list[tuple[str, int, float, float]]) -> None:
 
 
 def main(scales: list[str]) -> None:
-    base = os.environ.get("DATABASE_URL")
-    if not base:
-        sys.exit("error: run through `make bench` (it sets DATABASE_URL to a throwaway server)")
+    base = throwaway_database_url("bench")
     template = "bench_template"
     admin_execute(base, f'DROP DATABASE IF EXISTS "{template}"')
     admin_execute(base, f'CREATE DATABASE "{template}"')
@@ -164,10 +163,7 @@ def main(scales: list[str]) -> None:
         env={**os.environ, "DATABASE_URL": database_url(base, template)},
         check=True,
     )
-    print(
-        f"machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
-        f"Python {platform.python_version()}; seed {SEED}, now {NOW}"
-    )
+    print(f"{machine_line()}; seed {SEED}, now {NOW}")
     summary = []
     for scale in scales:
         name = f"bench_{scale}".replace(".", "_")

@@ -11,10 +11,11 @@ were retried.
 
 import argparse
 import os
-import platform
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from machine import machine_line, throwaway_database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -27,10 +28,7 @@ def main() -> None:
     parser.add_argument("actions", nargs="?", type=int, default=20_000)
     parser.add_argument("--workers", default="1 2 4", help="worker counts, e.g. '1 2 4'")
     args = parser.parse_args()
-    if not os.environ.get("DATABASE_URL"):
-        sys.exit(
-            "error: run through `make bench-simulate` (it sets DATABASE_URL to a throwaway server)"
-        )
+    throwaway_database_url("bench-simulate")
     import django
     from django.core.management import call_command
 
@@ -41,10 +39,7 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     # History ending a month ago, so that simulated time has room to run.
     now = (datetime.now(UTC) - timedelta(days=30)).replace(microsecond=0)
-    print(
-        f"machine: {os.cpu_count()} cores, {platform.machine()}, Python "
-        f"{platform.python_version()}; {args.actions:,} actions per run on a fresh `medium`"
-    )
+    print(f"{machine_line()}; {args.actions:,} actions per run on a fresh `medium`")
     print(
         f"{'workers':>7} {'actions/s':>10} {'row changes/s':>14} {'p50 ms':>7} {'p99 ms':>7}  "
         "inserts / updates / deletes, conflicts retried"
