@@ -103,11 +103,6 @@ def copy_formatted(cursor, table: str, text: str) -> float:
     return time.perf_counter() - started
 
 
-def copy_rows(cursor, table: str, rows: Sequence[tuple]) -> float:
-    """COPY `rows` (NamedTuples of the table's row type) into `table`; returns the seconds."""
-    return copy_formatted(cursor, table, copy_text(rows)) if rows else 0.0
-
-
 class RowSink:
     """Where generated rows go: counted, and (in subclasses) written."""
 
