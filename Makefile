@@ -1,4 +1,4 @@
-.PHONY: up demo test test-quick db db-stop db-status serve lint format bench bench-admin bench-simulate bench-cdc bench-lakehouse clean-db
+.PHONY: up demo test test-quick db db-stop db-status s3 s3-stop s3-status serve lint format bench bench-admin bench-simulate bench-cdc bench-lakehouse bench-s3 clean-db clean-s3
 
 up:          ## the main job: venv, local PostgreSQL, migrate, seed (SCALE=small), admin login
 	bin/up
@@ -20,6 +20,15 @@ db-stop:     ## stop it
 
 db-status:   ## is it running, where, and where its data is
 	.venv/bin/python -m lakehouse.localdb status
+
+s3:          ## start the project-local S3 store (SeaweedFS, bucket lakehouse; no-op if running)
+	bin/bootstrap && .venv/bin/python -m lakehouse.locals3 start
+
+s3-stop:     ## stop it
+	.venv/bin/python -m lakehouse.locals3 stop
+
+s3-status:   ## is it running, where, and where its data is
+	.venv/bin/python -m lakehouse.locals3 status
 
 serve:       ## the admin on http://127.0.0.1:8000/admin/
 	.venv/bin/python manage.py runserver
@@ -47,3 +56,6 @@ bench-lakehouse: ## lakehouse_apply to Delta and Iceberg against a DuckDB rebuil
 
 clean-db:    ## stop the local PostgreSQL and delete its data
 	.venv/bin/python -m lakehouse.localdb destroy
+
+clean-s3:    ## stop the local S3 store and delete its data
+	.venv/bin/python -m lakehouse.locals3 destroy
