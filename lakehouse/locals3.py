@@ -34,7 +34,7 @@ BUCKET = "lakehouse"
 REGION = "us-east-1"
 START_HINT = "start it with `make s3` (or `python -m lakehouse.locals3 start`)"
 READY_SECONDS = 60
-STOP_SECONDS = 20
+STOP_SECONDS = 10
 # Go's collector keeps the heap near this while it can: `weed mini` idles at ~110 MB and without
 # a limit grew to ~700 MB under one 100 MB upload; with it, and uploads buffered up to 32 MB at a
 # time, it peaked at ~250 MB (`make bench-s3`).

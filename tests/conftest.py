@@ -1,3 +1,6 @@
+import os
+import re
+import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -57,3 +60,44 @@ def seeded_world(django_db_setup, django_db_blocker):
         yield result
         with connection.cursor() as cursor:
             delete_all(cursor)
+
+
+AWS_NAMES = (
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_PROFILE",
+)
+
+
+@pytest.fixture(scope="session")
+def s3_store():
+    """The real local S3 store (SeaweedFS), started once per session in a temporary folder and
+    stopped by its pid at the end (or by the kernel, if the session dies first); the AWS_*
+    settings of this process and of the commands it starts point at it."""
+    from lakehouse.locals3 import ephemeral_store
+
+    saved = {name: os.environ.get(name) for name in AWS_NAMES}
+    with ephemeral_store() as store:
+        for name in AWS_NAMES:
+            os.environ.pop(name, None)
+        os.environ.update(store.environment())
+        try:
+            yield store
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+
+@pytest.fixture
+def s3_url(s3_store, request) -> str:
+    """A prefix of the store's bucket of this test's own."""
+    name = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40]
+    return f"s3://lakehouse/{name}-{uuid.uuid4().hex[:8]}"

@@ -26,7 +26,6 @@ or repetition of deliveries nor on how the changes were split into files.
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Protocol
 
 import duckdb
@@ -44,9 +43,10 @@ from core.lake.capture_files import (
     read_chunks,
     read_file,
 )
-from core.replication.folder import Capture, write_durably
+from core.replication.folder import Capture
 from core.replication.schema import Table
 from core.replication.target import CHANGE_SEQUENCE_COLUMN, OP_COLUMN, S3Target
+from core.storage import Location, StoredFile, location
 
 WAREHOUSE_RECORD = "lakehouse.json"  # the capture a warehouse is built from: settings, schema
 FILES_KEY = "lakehouse.files"
@@ -54,21 +54,29 @@ CAPTURE_KEY = "lakehouse.capture"
 # Change files applied by one MERGE at most (full-load files go one by one: they are big).
 FILES_PER_MERGE = 50
 FORMATS = ("delta", "iceberg")
+# Times a table's apply plans again after another apply committed to it first.
+REPLANS = 20
+
+
+class CommitConflict(LakeError):
+    """Another writer committed to the table since this apply planned: plan again."""
 
 
 class TableStore(Protocol):
     """One lakehouse table in one format."""
 
     def taken(self) -> tuple[set[str], str | None]:
-        """The capture files the table has taken, and the capture it was built from."""
+        """The capture files the table has taken, and the capture it was built from, as of
+        the table's current version: the version the next commits are planned from."""
 
     def merge(self, batch: pa.Table, files: list[str], capture_id: str) -> None:
         """Apply one row per key (the last change) with the sequence guard, and record
-        `files` in the same commit."""
+        `files` in the same commit; CommitConflict if the table moved since it was planned
+        from."""
 
     def append(self, chunks: Iterator[pa.Table], files: list[str], capture_id: str) -> int:
         """Add rows whose keys the table does not hold, in one commit that records `files`;
-        the number of rows added."""
+        the number of rows added (CommitConflict as for merge)."""
 
     def register(self, duck, name: str) -> None:
         """Make the table (tombstones included) readable in a DuckDB connection as `name`."""
@@ -124,7 +132,7 @@ def as_lake_rows(rows: pa.Table, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=schema)
 
 
-def change_groups(files: TableFiles, taken: set[str]) -> list[list[Path]]:
+def change_groups(files: TableFiles, taken: set[str]) -> list[list[StoredFile]]:
     changes = [path for path in files.changes if path.name not in taken]
     return [
         changes[start : start + FILES_PER_MERGE]
@@ -133,7 +141,7 @@ def change_groups(files: TableFiles, taken: set[str]) -> list[list[Path]]:
 
 
 def merge_late_load(
-    store: TableStore, path: Path, files: TableFiles, target, schema, capture_id: str
+    store: TableStore, path: StoredFile, files: TableFiles, target, schema, capture_id: str
 ) -> int:
     """A full-load file that came after changes: merged a chunk at a time, recorded with the
     last chunk."""
@@ -151,8 +159,11 @@ def merge_late_load(
     return rows
 
 
-def apply_table(store: TableStore, files: TableFiles, target, capture_id: str) -> TableApplied:
-    done = TableApplied()
+def apply_table(
+    store: TableStore, files: TableFiles, target, capture_id: str, done: TableApplied
+) -> None:
+    """Apply what the table has not taken yet, planned from its current version, counting
+    into `done` as each commit lands."""
     taken, owner = store.taken()
     if owner is not None and owner != capture_id:
         raise LakeError(
@@ -177,30 +188,33 @@ def apply_table(store: TableStore, files: TableFiles, target, capture_id: str) -
         done.files += len(group)
         done.rows += rows.num_rows
         done.merges += 1
-    return done
 
 
 # The stores are imported where they are used: each imports this module's bookkeeping keys,
 # and only the format in use should pay for importing its engine (pyiceberg is slow to load).
 
 
-def warehouse_format(warehouse: Path) -> str | None:
+def warehouse_format(warehouse: Location) -> str | None:
     """The format of the tables a warehouse holds, if any."""
+    found = warehouse.read_json(WAREHOUSE_RECORD)
+    if found is not None:
+        return found[0]["format"]
+    if not warehouse.is_local:
+        return None  # an s3:// warehouse of ours has its record
     from core.lake.iceberg import CATALOG_FILE
 
-    if (warehouse / WAREHOUSE_RECORD).exists():
-        return json.loads((warehouse / WAREHOUSE_RECORD).read_text())["format"]
-    if (warehouse / CATALOG_FILE).exists():
+    path = warehouse.path
+    if (path / CATALOG_FILE).exists():
         return "iceberg"
-    if warehouse.is_dir() and any((path / "_delta_log").exists() for path in warehouse.iterdir()):
+    if path.is_dir() and any((child / "_delta_log").exists() for child in path.iterdir()):
         return "delta"
     return None
 
 
-def open_stores(warehouse: Path, table_format: str):
+def open_stores(warehouse: Location | str, table_format: str):
     """A function from (table name, lake schema) to that table's store."""
-    if warehouse.exists() and not warehouse.is_dir():
-        raise LakeError(f"{warehouse} is a file, not a folder")
+    warehouse = location(warehouse)
+    warehouse.check()
     found = warehouse_format(warehouse)
     if found is not None and found != table_format:
         raise LakeError(
@@ -209,7 +223,8 @@ def open_stores(warehouse: Path, table_format: str):
     if table_format == "delta":
         from core.lake.delta import DeltaStore
 
-        return lambda name, schema: DeltaStore(warehouse / name, schema)
+        s3 = None if warehouse.is_local else warehouse.settings
+        return lambda name, schema: DeltaStore(warehouse.uri(name), schema, s3)
     from core.lake.iceberg import iceberg_stores
 
     return iceberg_stores(warehouse)
@@ -219,38 +234,39 @@ def open_stores(warehouse: Path, table_format: str):
 class Warehouse:
     """What a warehouse knows of itself: its format, and the capture it is built from."""
 
-    path: Path
+    location: Location
     table_format: str
     capture_id: str
     target: S3Target
     tables: dict[str, Table]
 
 
-def record_warehouse(warehouse: Path, table_format: str, capture: Capture, capture_id: str):
+def record_warehouse(warehouse: Location, table_format: str, capture: Capture, capture_id: str):
     """Record the capture the warehouse is built from, with its schema (the newest: a column
     added during the capture is added to the tables)."""
-    record = warehouse / WAREHOUSE_RECORD
-    if record.exists() and json.loads(record.read_text())["tables"] == capture.tables:
+    found = warehouse.read_json(WAREHOUSE_RECORD)
+    if found is not None and found[0]["tables"] == capture.tables:
         return
-    warehouse.mkdir(parents=True, exist_ok=True)
     data = {
         "format": table_format,
         "capture": capture_id,
         "s3_settings": capture.target.s3_settings(),
         "tables": capture.tables,
     }
-    write_durably(record, (json.dumps(data, indent=2) + "\n").encode())
+    warehouse.write(WAREHOUSE_RECORD, (json.dumps(data, indent=2) + "\n").encode())
 
 
-def open_warehouse(warehouse: Path) -> Warehouse:
-    record = warehouse / WAREHOUSE_RECORD
-    if not record.exists():
+def open_warehouse(warehouse: Location | str) -> Warehouse:
+    warehouse = location(warehouse)
+    warehouse.check()
+    found = warehouse.read_json(WAREHOUSE_RECORD)
+    if found is None:
         raise LakeError(
             f"{warehouse} holds no lakehouse tables (no {WAREHOUSE_RECORD}): run lakehouse_apply"
         )
-    data = json.loads(record.read_text())
+    data = found[0]
     return Warehouse(
-        path=warehouse,
+        location=warehouse,
         table_format=data["format"],
         capture_id=data["capture"],
         target=S3Target.from_s3_settings(data["s3_settings"]),
@@ -259,14 +275,17 @@ def open_warehouse(warehouse: Path) -> Warehouse:
 
 
 def apply_capture(
-    capture_dir: Path,
-    warehouse: Path,
+    capture_dir: Location | str,
+    warehouse: Location | str,
     *,
     table_format: str = "delta",
     on_table: Callable[[str, TableApplied], None] | None = None,
 ) -> ApplyResult:
-    """Apply what each table of the capture has not taken yet."""
-    capture, tables = open_capture(capture_dir)
+    """Apply what each table of the capture has not taken yet. A table another apply commits
+    to meanwhile is planned again from what it now holds (its files taken are not applied
+    twice)."""
+    capture, tables = open_capture(location(capture_dir))
+    warehouse = location(warehouse)
     check_columns(tables, capture.target)
     stores = open_stores(warehouse, table_format)
     capture_id = capture.identity
@@ -276,7 +295,17 @@ def apply_capture(
         if not files.ordered:
             continue
         store = stores(name, lake_schema(files.table, capture.target))
-        applied = apply_table(store, files, capture.target, capture_id)
+        applied = TableApplied()
+        for attempt in range(REPLANS + 1):
+            try:
+                apply_table(store, files, capture.target, capture_id, applied)
+                break
+            except CommitConflict:
+                if attempt == REPLANS:
+                    raise LakeError(
+                        f"{name}: another writer committed to it {REPLANS + 1} times while this "
+                        "apply planned; run lakehouse_apply again"
+                    ) from None
         result.tables[name] = applied
         if on_table:
             on_table(name, applied)

@@ -1,41 +1,42 @@
-"""A capture folder read as a lakehouse job reads it: each table's files in the order they
-apply (full load first, then changes by name, which is by commit), and their rows as Arrow
-tables typed by the capture's own schema."""
+"""A capture (a folder, or an S3 prefix) read as a lakehouse job reads it: each table's files
+in the order they apply (full load first, then changes by name, which is by commit), and their
+rows as Arrow tables typed by the capture's own schema. Change files of a batch that the
+capture's record does not name yet are not read: they may still be deleted and written again."""
 
 import csv
-import gzip
 from dataclasses import dataclass
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from core.errors import ProjectError
 from core.replication import SCHEMA
-from core.replication.files import arrow_schema, arrow_type, file_columns
-from core.replication.folder import Capture, CaptureError
+from core.replication.files import arrow_schema, arrow_type, file_columns, text_lines
+from core.replication.folder import Capture
 from core.replication.schema import Column, Table
 from core.replication.target import (
     CHANGE_SEQUENCE_COLUMN,
     S3Target,
     change_range,
 )
+from core.storage import Location, StoredFile, location
 
 DELETED = "_deleted"  # a lakehouse table keeps a deleted key as a tombstone (see delta.py)
 
 
-class LakeError(Exception):
+class LakeError(ProjectError):
     """One line for the user: what is wrong and what to do; nothing was applied."""
 
 
 @dataclass(frozen=True)
 class TableFiles:
     table: Table
-    loads: list[Path]
-    changes: list[Path]
+    loads: list[StoredFile]
+    changes: list[StoredFile]
 
     @property
-    def ordered(self) -> list[Path]:
+    def ordered(self) -> list[StoredFile]:
         return self.loads + self.changes
 
 
@@ -44,20 +45,20 @@ def capture_table(name: str, record: dict) -> Table:
     return Table(name, columns, record["primary_key"])
 
 
-def hidden(path: Path) -> bool:
+def hidden(name: str) -> bool:
     """Uploads in progress and tools' markers (`.NAME.partial`, `_SUCCESS`): not data yet."""
-    return path.name.startswith((".", "_"))
+    return name.startswith((".", "_"))
 
 
-def open_capture(folder: Path) -> tuple[Capture, dict[str, TableFiles]]:
-    """The capture's record and each table's files; a folder that is not a capture, or files
-    that disagree with its settings, are a LakeError."""
-    if not folder.is_dir():
+def open_capture(folder: Location | str) -> tuple[Capture, dict[str, TableFiles]]:
+    """The capture's record and each table's files; a location that is not a capture, or files
+    that disagree with its settings, are a LakeError (or a StorageError, if it cannot be
+    reached)."""
+    folder = location(folder)
+    folder.check()
+    if folder.is_local and not folder.path.is_dir():
         raise LakeError(f"{folder} is not a folder: give the --output folder of cdc_tail")
-    try:
-        capture = Capture.load(folder)
-    except CaptureError as error:
-        raise LakeError(str(error)) from None
+    capture = Capture.load(folder)
     if capture is None:
         raise LakeError(
             f"{folder} is not a capture: it has no capture.json (make one with "
@@ -74,24 +75,21 @@ def open_capture(folder: Path) -> tuple[Capture, dict[str, TableFiles]]:
         table = capture_table(name, record)
         if table.primary_key != ["id"]:
             raise LakeError(f"{name} has primary key {table.primary_key}; the lakehouse keys by id")
-        folder_of_table = folder / SCHEMA / name
-        files = (
-            [p for p in folder_of_table.rglob("*") if p.is_file() and not hidden(p)]
-            if folder_of_table.exists()
-            else []
-        )
-        strangers = [p for p in files if not p.name.endswith(suffix)]
+        files = [f for f in folder.files(f"{SCHEMA}/{name}") if not hidden(f.name)]
+        strangers = [f for f in files if not f.name.endswith(suffix)]
         if strangers:
             raise LakeError(
                 f"{strangers[0]} disagrees with the capture's settings (it writes {suffix} "
                 "files): move it out of the folder"
             )
-        loads = sorted((p for p in files if p.name.startswith("LOAD")), key=lambda p: p.name)
-        changes = sorted((p for p in files if change_range(p.name)), key=lambda p: p.name)
-        unknown = set(files) - set(loads) - set(changes)
+        by_name = {"key": lambda f: f.name}
+        loads = sorted((f for f in files if f.name.startswith("LOAD")), **by_name)
+        changes = [f for f in files if change_range(f.name)]
+        unknown = [f for f in files if f not in loads and f not in changes]
         if unknown:
-            raise LakeError(f"{sorted(unknown)[0]} is neither a LOAD file nor a change file")
-        found[name] = TableFiles(table, loads, changes)
+            raise LakeError(f"{unknown[0]} is neither a LOAD file nor a change file")
+        committed = sorted((f for f in changes if capture.records(f.name)), **by_name)
+        found[name] = TableFiles(table, loads, committed)
     return capture, found
 
 
@@ -106,18 +104,18 @@ def added_later(found: list[str], expected: list[str]) -> list[str] | None:
     return expected[cut:-1] if tail_missing and found[-1] == expected[-1] else None
 
 
-def file_header(path: Path, target: S3Target) -> list[str] | None:
+def file_header(file: StoredFile, target: S3Target) -> list[str] | None:
     """A file's column names, read cheaply (a Parquet footer, a CSV header line); None for a
     CSV without a header."""
-    if path.name.endswith(".parquet"):
+    if file.name.endswith(".parquet"):
         try:
-            return pq.read_schema(path).names
+            with file.open() as handle:
+                return pq.read_schema(handle).names
         except (pa.ArrowInvalid, OSError) as error:
-            raise LakeError(f"{path} is not a Parquet file ({error})") from None
+            raise LakeError(f"{file} is not a Parquet file ({error})") from None
     if not target.add_column_name:
         return None
-    opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rt", newline="") as handle:
+    with text_lines(file) as handle:
         return next(csv.reader(handle, delimiter=target.csv_delimiter), [])
 
 
@@ -157,20 +155,24 @@ CHUNK_ROWS = 50_000  # rows read and applied at a time from a full-load file
 CSV_BLOCK = 1 << 22
 
 
-def read_chunks(path: Path, table: Table, target: S3Target, rows: int | None = None):
+def read_chunks(file: StoredFile, table: Table, target: S3Target, rows: int | None = None):
     """A capture file's rows, typed, `rows` (CHUNK_ROWS) at a time, so memory stays flat
     whatever the file's size; a file that does not follow the settings is a LakeError."""
     rows = rows or CHUNK_ROWS
     schema = arrow_schema(table, target)  # the typed columns cdc_tail writes
+    path = file.uri
     try:
-        if path.name.endswith(".parquet"):
-            parquet = pq.ParquetFile(path)
+        if file.name.endswith(".parquet"):
+            parquet = pq.ParquetFile(file.open())
             missing = columns_missing(path, parquet.schema_arrow.names, schema)
             for batch in parquet.iter_batches(batch_size=rows):
                 yield with_columns(pa.Table.from_batches([batch]), missing, schema)
             return
+        stream = file.open()
+        if file.name.endswith(".gz"):
+            stream = pa.CompressedInputStream(stream, "gzip")
         reader = pacsv.open_csv(
-            path,
+            stream,
             read_options=pacsv.ReadOptions(
                 column_names=None if target.add_column_name else schema.names,
                 block_size=CSV_BLOCK,
@@ -194,7 +196,7 @@ def read_chunks(path: Path, table: Table, target: S3Target, rows: int | None = N
         raise LakeError(f"{path} is not readable with the capture's settings: {error}") from None
 
 
-def columns_missing(path: Path, found: list[str], schema: pa.Schema) -> list[str]:
+def columns_missing(path: str, found: list[str], schema: pa.Schema) -> list[str]:
     missing = added_later(found, schema.names)
     if missing is None:
         raise LakeError(f"{path} has columns {found}, not {schema.names}")
@@ -226,7 +228,7 @@ def typed(text: pa.Table, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=schema)
 
 
-def read_file(path: Path, table: Table, target: S3Target) -> pa.Table:
+def read_file(file: StoredFile, table: Table, target: S3Target) -> pa.Table:
     """A capture file's rows, typed, all at once (change files: small by CdcMinFileSize)."""
-    chunks = list(read_chunks(path, table, target))
+    chunks = list(read_chunks(file, table, target))
     return pa.concat_tables(chunks) if chunks else arrow_schema(table, target).empty_table()

@@ -1,6 +1,6 @@
-"""Delivery chaos: a capture folder copied the way S3 event notifications deliver it at worst,
-at least once and in no order, one round at a time, so that an apply run after each round
-meets files out of order, twice, and late.
+"""Delivery chaos: a capture (a folder, or an S3 prefix) copied the way S3 event notifications
+deliver it at worst, at least once and in no order, one round at a time, so that an apply run
+after each round meets files out of order, twice, and late. Either side may be on disk or S3.
 
 A round delivers, in shuffled order, a random part of the files not delivered yet (the rest
 are delayed), some of them only under a hidden temporary name (`.NAME.partial`, as an upload
@@ -13,11 +13,12 @@ import json
 import random
 import shutil
 from dataclasses import dataclass
-from pathlib import Path
 
+from core.errors import ProjectError
 from core.lake.capture_files import hidden
 from core.replication import SCHEMA
 from core.replication.folder import CAPTURE_FILE
+from core.storage import Location, location
 
 STATE_FILE = ".chaos.json"
 PARTIAL = ".partial"
@@ -26,7 +27,7 @@ AGAIN = 0.2  # of the files delivered before, delivered again per round
 UNFINISHED = 0.25  # of a round's new files, left under their temporary name until the next
 
 
-class ChaosError(Exception):
+class ChaosError(ProjectError):
     """One line for the user."""
 
 
@@ -43,54 +44,63 @@ class Round:
         return self.waiting == 0 and self.unfinished == 0
 
 
-def capture_files(source: Path) -> list[str]:
-    folder = source / SCHEMA
-    files = (
-        [p for p in folder.rglob("*") if p.is_file() and not hidden(p)] if folder.exists() else []
-    )
-    return sorted(str(path.relative_to(source)) for path in files)
+def capture_files(source: Location) -> list[str]:
+    return [file.key for file in source.files(SCHEMA) if not hidden(file.name)]
 
 
-def temporary(path: Path) -> Path:
-    return path.with_name("." + path.name + PARTIAL)
+def temporary(key: str) -> str:
+    folder, _, name = key.rpartition("/")
+    return f"{folder}/.{name}{PARTIAL}"
 
 
-def deliver_round(source: Path, dest: Path, seed: int) -> Round:
-    if not (source / CAPTURE_FILE).exists():
+def copy(source: Location, dest: Location, key: str, into: str) -> None:
+    """One file copied whole, through a local spool file (memory stays flat)."""
+    with dest.spooling() as spool:
+        spooled = spool / "chaos.partial"
+        with source.open_input(key) as reading, spooled.open("wb") as writing:
+            shutil.copyfileobj(reading, writing, 1 << 20)
+        dest.publish(spooled, into)
+
+
+def same_place(one: Location, other: Location) -> bool:
+    if one.is_local and other.is_local:
+        return one.path.resolve() == other.path.resolve()
+    return one.uri() == other.uri()
+
+
+def deliver_round(source: Location | str, dest: Location | str, seed: int) -> Round:
+    source, dest = location(source), location(dest)
+    source.check()
+    if not source.exists(CAPTURE_FILE):
         raise ChaosError(f"{source} is not a capture (no {CAPTURE_FILE}): give cdc_tail's --output")
-    if dest.resolve() == source.resolve():
+    if same_place(source, dest):
         raise ChaosError("the destination must be another folder than the capture")
-    state_path = dest / STATE_FILE
-    state = (
-        json.loads(state_path.read_text())
-        if state_path.exists()
-        else {"seed": seed, "round": 0, "delivered": [], "unfinished": []}
-    )
+    dest.check()
+    found = dest.read_json(STATE_FILE)
+    state = found[0] if found else {"seed": seed, "round": 0, "delivered": [], "unfinished": []}
     if state["seed"] != seed:
         raise ChaosError(
             f"{dest} was delivered to with --seed {state['seed']}: use it, or a new folder"
         )
     rng = random.Random(f"{seed}:{state['round']}")
     for name in state["unfinished"]:  # the uploads in progress finish
-        temporary(dest / name).rename(dest / name)
+        copy(dest, dest, temporary(name), name)
+        dest.delete([temporary(name)])
     state["delivered"] += state["unfinished"]
     delivered = set(state["delivered"])
     waiting = [name for name in capture_files(source) if name not in delivered]
     chosen = rng.sample(waiting, max(1, round(len(waiting) * SHARE))) if waiting else []
     again = rng.sample(sorted(delivered), round(len(delivered) * AGAIN))
     unfinished = [name for name in chosen if rng.random() < UNFINISHED]
-    dest.mkdir(parents=True, exist_ok=True)
     for name in (CAPTURE_FILE, "manifest.json"):
-        if (source / name).exists():
-            shutil.copy2(source / name, dest / name)
+        if source.exists(name):
+            copy(source, dest, name, name)
     for name in chosen + again:
-        target = dest / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source / name, temporary(target) if name in unfinished else target)
+        copy(source, dest, name, temporary(name) if name in unfinished else name)
     state["delivered"] += [name for name in chosen if name not in unfinished]
     state["unfinished"] = unfinished
     state["round"] += 1
-    state_path.write_text(json.dumps(state))
+    dest.write(STATE_FILE, json.dumps(state).encode())
     return Round(
         number=state["round"],
         delivered=len(chosen) - len(unfinished),

@@ -1,27 +1,56 @@
-"""Apache Iceberg tables (pyiceberg) in a SQLite catalog at WAREHOUSE/catalog.db, namespace
-`lakehouse`: Athena can MERGE only into Iceberg, so AWS users will want this one.
+"""Apache Iceberg tables (pyiceberg), namespace `lakehouse`: Athena can MERGE only into Iceberg,
+so AWS users will want this one.
+
+The catalog: for a warehouse folder, a SQLite file in it (WAREHOUSE/catalog.db), so the folder
+is the whole lakehouse and needs no server. For an s3:// warehouse, SQL tables in PostgreSQL
+(the database `lakehouse_catalog` beside the source, or ICEBERG_CATALOG_URL): a SQLite file
+cannot live on S3, and a catalog on one machine's disk would hide the tables from every other
+machine and engine; PostgreSQL is already there, commits in it are atomic (the catalog's
+compare-and-swap of a table's metadata location), and Iceberg's JDBC catalog (Spark, Trino)
+reads the same tables. Each s3:// warehouse is its own catalog name in it (see
+`catalog_name`).
 
 pyiceberg has no conditional MERGE, so the same one is done in a transaction: the current rows
 of the batch's keys are read, each key keeps its newest change (the sequence guard), and the
 keys' rows are deleted and the result appended in one atomic commit, whose append snapshot
-records the files applied (snapshot summary `lakehouse.files`)."""
+records the files applied (snapshot summary `lakehouse.files`).
 
+Concurrent applies: every commit is made against the snapshot the apply planned from (the one
+`taken()` read): the catalog refuses it if the table moved meanwhile. pyiceberg would then try
+again on top of the new snapshot, which for an append means applying a file twice, so our
+tables turn its retries off (`commit.retry.num-retries` 0) and the apply plans again instead."""
+
+import functools
 import json
+import os
+import re
 import warnings
 from collections.abc import Iterator
-from pathlib import Path
+from urllib.parse import quote
 
 import duckdb
 import pyarrow as pa
 from pyiceberg.catalog.sql import SqlCatalog
-from pyiceberg.exceptions import NoSuchTableError
+from pyiceberg.exceptions import (
+    CommitFailedException,
+    NoSuchTableError,
+    TableAlreadyExistsError,
+    ValidationException,
+)
 from pyiceberg.expressions import In
 
-from core.lake.apply import CAPTURE_KEY, FILES_KEY, register_files
+from core.lake.apply import CAPTURE_KEY, FILES_KEY, CommitConflict, register_files
+from core.lake.capture_files import LakeError
 from core.replication.target import CHANGE_SEQUENCE_COLUMN
+from core.storage import Location, S3Settings, location
 
 CATALOG_FILE = "catalog.db"
 NAMESPACE = "lakehouse"
+CATALOG_DATABASE = "lakehouse_catalog"
+NO_BLIND_RETRIES = {"commit.retry.num-retries": "0"}
+# A streamed append is cut into data files of this much Arrow data (held in memory meanwhile).
+TABLE_PROPERTIES = {**NO_BLIND_RETRIES, "write.target-file-size-bytes": str(64 * 1024 * 1024)}
+CONFLICTS = (CommitFailedException, ValidationException)
 
 
 def iceberg_type(kind: pa.DataType) -> pa.DataType:
@@ -38,51 +67,131 @@ def iceberg_schema(schema: pa.Schema) -> pa.Schema:
     return pa.schema([pa.field(f.name, iceberg_type(f.type)) for f in schema])
 
 
-def open_catalog(warehouse: Path) -> SqlCatalog:
-    warehouse.mkdir(parents=True, exist_ok=True)
-    catalog = SqlCatalog(
-        NAMESPACE,
-        uri=f"sqlite:///{warehouse.resolve() / CATALOG_FILE}",
-        warehouse=f"file://{warehouse.resolve()}",
+def catalog_name(warehouse: Location) -> str:
+    """The catalog an s3:// warehouse's tables are registered under in the shared PostgreSQL
+    catalog: its bucket and prefix as one identifier (s3://lakehouse/demo/ice is
+    lakehouse_demo_ice), also usable as a Spark or Trino catalog name."""
+    return re.sub(r"[^a-z0-9]+", "_", warehouse.uri().removeprefix("s3://").lower()).strip("_")
+
+
+@functools.cache
+def catalog_database_url() -> str:
+    """ICEBERG_CATALOG_URL, or the database `lakehouse_catalog` on the source's server (made on
+    first use), as an SQLAlchemy URL."""
+    explicit = os.environ.get("ICEBERG_CATALOG_URL")
+    if explicit:
+        return re.sub(r"^postgres(ql)?://", "postgresql+psycopg2://", explicit)
+    import psycopg2
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    server = {
+        "host": database.get("HOST") or "127.0.0.1",
+        "port": database.get("PORT") or 5432,
+        "user": database.get("USER"),
+        "password": database.get("PASSWORD"),
+    }
+    try:
+        connection = psycopg2.connect(dbname=database["NAME"], connect_timeout=5, **server)
+        try:
+            connection.autocommit = True  # CREATE DATABASE runs outside a transaction
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [CATALOG_DATABASE])
+                if cursor.fetchone() is None:
+                    cursor.execute(f'CREATE DATABASE "{CATALOG_DATABASE}"')
+        finally:
+            connection.close()
+    except psycopg2.Error as error:
+        reason = (str(error).strip().splitlines() or ["no answer"])[0]
+        raise LakeError(
+            f"the Iceberg catalog of an s3:// warehouse lives in PostgreSQL (database "
+            f"{CATALOG_DATABASE} on the source's server), which is out of reach ({reason}): "
+            "start the database (`make db`), or set ICEBERG_CATALOG_URL"
+        ) from None
+    password = quote(server["password"] or "", safe="")
+    return (
+        f"postgresql+psycopg2://{quote(server['user'] or '', safe='')}:{password}@"
+        f"{server['host']}:{server['port']}/{CATALOG_DATABASE}"
     )
+
+
+def open_catalog(warehouse: Location | str) -> SqlCatalog:
+    warehouse = location(warehouse)
+    if warehouse.is_local:
+        folder = warehouse.path.resolve()
+        folder.mkdir(parents=True, exist_ok=True)
+        catalog = SqlCatalog(
+            NAMESPACE, uri=f"sqlite:///{folder / CATALOG_FILE}", warehouse=f"file://{folder}"
+        )
+    else:
+        catalog = SqlCatalog(
+            catalog_name(warehouse),
+            uri=catalog_database_url(),
+            warehouse=warehouse.uri(),
+            **warehouse.settings.iceberg_properties(),
+        )
     if (NAMESPACE,) not in catalog.list_namespaces():
-        catalog.create_namespace(NAMESPACE)
+        catalog.create_namespace_if_not_exists(NAMESPACE)
     return catalog
 
 
-def iceberg_stores(warehouse: Path):
+def has_catalog(warehouse: Location) -> bool:
+    """Whether the warehouse has Iceberg tables in its catalog."""
+    if warehouse.is_local:
+        return (warehouse.path / CATALOG_FILE).exists()
     catalog = open_catalog(warehouse)
-    return lambda name, schema: IcebergStore(catalog, name, iceberg_schema(schema))
+    return bool(catalog.list_tables(NAMESPACE))
+
+
+def iceberg_stores(warehouse: Location):
+    catalog = open_catalog(warehouse)
+    s3 = None if warehouse.is_local else warehouse.settings
+    return lambda name, schema: IcebergStore(catalog, name, iceberg_schema(schema), s3)
 
 
 class IcebergStore:
-    def __init__(self, catalog: SqlCatalog, name: str, schema: pa.Schema):
+    def __init__(
+        self, catalog: SqlCatalog, name: str, schema: pa.Schema, s3: S3Settings | None = None
+    ):
         self.catalog = catalog
         self.identifier = (NAMESPACE, name)
         self.schema = schema
+        self.s3 = s3  # to read the table's data files on S3
+        self.table = None  # the snapshot planned from, moved on by our commits
 
-    def table(self):
+    def load(self):
         try:
             return self.catalog.load_table(self.identifier)
         except NoSuchTableError:
             return None
 
     def writable(self):
-        """The table, created, or given the columns added to the source since."""
-        table = self.table()
-        if table is None:
-            return self.catalog.create_table(self.identifier, schema=self.schema)
+        """The table as planned from: created (without pyiceberg's blind retries), or given
+        the columns added to the source since."""
+        if self.table is None:
+            try:
+                self.table = self.catalog.create_table(
+                    self.identifier, schema=self.schema, properties=TABLE_PROPERTIES
+                )
+            except TableAlreadyExistsError:  # another apply made it first: plan again
+                raise CommitConflict(f"{self.identifier[1]} was created meanwhile") from None
+        table = self.table
+        planned = table.metadata.current_snapshot_id
+        if table.properties.get("commit.retry.num-retries") != "0":  # a table made elsewhere
+            with table.transaction() as transaction:
+                transaction.set_properties(NO_BLIND_RETRIES)
         if set(self.schema.names) - set(table.schema().column_names):
             with table.update_schema() as update:
                 update.union_by_name(self.schema)
-            table = self.catalog.load_table(self.identifier)
+        if table.metadata.current_snapshot_id != planned:  # those commits brought others' too
+            raise CommitConflict(f"{self.identifier[1]} changed meanwhile")
         return table
 
     def taken(self) -> tuple[set[str], str | None]:
-        table = self.table()
+        self.table = self.load()
         taken: set[str] = set()
         capture = None
-        for snapshot in table.snapshots() if table else []:
+        for snapshot in self.table.snapshots() if self.table else []:
             properties = snapshot.summary.additional_properties if snapshot.summary else {}
             if FILES_KEY in properties:
                 taken.update(json.loads(properties[FILES_KEY]))
@@ -90,57 +199,69 @@ class IcebergStore:
         return taken, capture
 
     def append(self, chunks: Iterator[pa.Table], files: list[str], capture_id: str) -> int:
-        """Each chunk is its own snapshot (and data file), all committed at once."""
+        """The chunks streamed into one snapshot (an empty file is still one, recording it)."""
         properties = {FILES_KEY: json.dumps(files), CAPTURE_KEY: capture_id}
         table = self.writable()
         added = 0
-        with table.transaction() as transaction:
+
+        def batches():
+            nonlocal added
             for chunk in chunks:
-                transaction.append(chunk.cast(self.schema), snapshot_properties=properties)
                 added += chunk.num_rows
-            if added == 0:  # an empty file is still recorded as taken
-                transaction.append(self.schema.empty_table(), snapshot_properties=properties)
+                yield from chunk.cast(self.schema).to_batches()
+
+        rows = pa.RecordBatchReader.from_batches(self.schema, batches())
+        try:
+            with table.transaction() as transaction:
+                transaction.append(rows, snapshot_properties=properties)
+        except CONFLICTS as error:
+            raise CommitConflict(str(error)) from None
         return added
 
     def merge(self, batch: pa.Table, files: list[str], capture_id: str) -> None:
         batch = batch.cast(self.schema)
         properties = {FILES_KEY: json.dumps(files), CAPTURE_KEY: capture_id}
         table = self.writable()
-        if table.current_snapshot() is None:
-            table.append(batch, snapshot_properties=properties)
-            return
-        duck = duckdb.connect()
-        duck.register("incoming", batch)
-        self.register(duck, "lake_rows")
-        newest = (
-            duck.execute(
-                "SELECT * FROM (SELECT * FROM incoming UNION ALL BY NAME "
-                "SELECT * FROM lake_rows WHERE id IN (SELECT id FROM incoming)) "
-                f"QUALIFY row_number() OVER (PARTITION BY id ORDER BY {CHANGE_SEQUENCE_COLUMN} "
-                "DESC) = 1"
+        try:
+            if table.current_snapshot() is None:
+                with table.transaction() as transaction:
+                    transaction.append(batch, snapshot_properties=properties)
+                return
+            duck = duckdb.connect()
+            if self.s3 is not None:
+                self.s3.attach_to_duckdb(duck)
+            duck.register("incoming", batch)
+            self.register(duck, "lake_rows")
+            newest = (
+                duck.execute(
+                    "SELECT * FROM (SELECT * FROM incoming UNION ALL BY NAME "
+                    "SELECT * FROM lake_rows WHERE id IN (SELECT id FROM incoming)) "
+                    f"QUALIFY row_number() OVER (PARTITION BY id ORDER BY "
+                    f"{CHANGE_SEQUENCE_COLUMN} DESC) = 1"
+                )
+                .to_arrow_table()
+                .select(self.schema.names)
+                .cast(self.schema)
             )
-            .to_arrow_table()
-            .select(self.schema.names)
-            .cast(self.schema)
-        )
-        duck.close()
-        keys = In("id", batch.column("id").to_pylist())
-        with table.transaction() as transaction, warnings.catch_warnings():
-            # pyiceberg warns when none of the keys is in the table yet: all new, as may be
-            warnings.filterwarnings("ignore", "Delete operation did not match any records")
-            transaction.delete(keys)
-            transaction.append(newest, snapshot_properties=properties)
+            duck.close()
+            keys = In("id", batch.column("id").to_pylist())
+            with table.transaction() as transaction, warnings.catch_warnings():
+                # pyiceberg warns when none of the keys is in the table yet: all new, as may be
+                warnings.filterwarnings("ignore", "Delete operation did not match any records")
+                transaction.delete(keys)
+                transaction.append(newest, snapshot_properties=properties)
+        except CONFLICTS as error:
+            raise CommitConflict(str(error)) from None
 
     def dataset(self):
         """The table for reading, as a stream of record batches."""
-        table = self.table()
-        return table.scan().to_arrow_batch_reader()
+        return (self.table or self.load()).scan().to_arrow_batch_reader()
 
     def register(self, duck, name: str) -> None:
         """Make the table (tombstones included) readable in DuckDB as `name`: its data files
         read directly; a table with delete files (written by another engine) is read through
         pyiceberg and kept in DuckDB (on disk past its memory limit)."""
-        table = self.table()
+        table = self.table or self.load()
         tasks = list(table.scan().plan_files()) if table else []
         if not any(task.delete_files for task in tasks):
             register_files(duck, name, [task.file.file_path for task in tasks], self.schema)

@@ -22,21 +22,22 @@ not hashed. Rows whose `_deleted` column is true (this project's tombstones) are
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 
+from core.errors import ProjectError
 from core.replication import SCHEMA
 from core.replication.files import is_timestamp, timestamp_unit
-from core.replication.folder import Capture, write_durably
+from core.replication.folder import Capture
 from core.replication.schema import Column, Table, read_schema
 from core.replication.target import S3Target
 from core.replication.verify import DUCK_RANGE, POSTGRES_RANGE, postgres_text, quoted, row_hash
+from core.storage import Location, location
 
 MANIFEST_FILE = "manifest.json"
 FORMAT = "lakehouse-manifest/1"
 DELETED = "_deleted"
 
 
-class ManifestError(Exception):
+class ManifestError(ProjectError):
     """One line for the user: the manifest cannot be written or used."""
 
 
@@ -119,16 +120,18 @@ def checkpoint(cursor, tables: dict[str, Table], target: S3Target, label: str) -
     }
 
 
-def write_checkpoint(folder: Path, cursor, label: str) -> dict:
+def write_checkpoint(folder: Location | str, cursor, label: str) -> dict:
     """Append a checkpoint of the source as it is now (its tables as they are now) to the
     capture's manifest."""
+    folder = location(folder)
     capture = Capture.load(folder)
     if capture is None:
         raise ManifestError(
             f"{folder} is not a capture (no capture.json): run cdc_tail --output {folder} first"
         )
-    path = folder / MANIFEST_FILE
-    manifest = read_manifest(path) if path.exists() else None
+    path = folder.uri(MANIFEST_FILE)
+    found = folder.read(MANIFEST_FILE)
+    manifest = parse_manifest(found[0], path) if found else None
     if manifest is not None and manifest["capture"] != capture.identity:
         raise ManifestError(
             f"{path} belongs to capture {manifest['capture']}, not {capture.identity}: move it away"
@@ -148,14 +151,24 @@ def write_checkpoint(folder: Path, cursor, label: str) -> dict:
             "money": money_columns(table),
         }
     manifest["checkpoints"].append(taken)
-    write_durably(path, (json.dumps(manifest, indent=1) + "\n").encode())
+    # Replaces exactly the version read: two writers cannot both append.
+    folder.write_if(
+        MANIFEST_FILE, (json.dumps(manifest, indent=1) + "\n").encode(), found[1] if found else None
+    )
     return taken
 
 
-def read_manifest(path: Path) -> dict:
+def read_manifest(folder: Location, name: str = MANIFEST_FILE) -> dict:
+    found = folder.read(name)
+    if found is None:
+        raise ManifestError(f"no manifest at {folder.uri(name)}: give a capture's manifest.json")
+    return parse_manifest(found[0], folder.uri(name))
+
+
+def parse_manifest(data: bytes, path: str) -> dict:
     try:
-        manifest = json.loads(path.read_text())
-    except (OSError, ValueError) as error:
+        manifest = json.loads(data)
+    except ValueError as error:
         raise ManifestError(f"{path} is not readable as a manifest: {error}") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ManifestError(f"{path} is not a {FORMAT} manifest")

@@ -6,12 +6,12 @@ extension is needed."""
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 
 from core.lake.apply import open_stores, open_warehouse
 from core.lake.capture_files import DELETED, lake_schema
 from core.replication.connections import session
-from core.replication.verify import ScratchDuckDB
+from core.replication.verify import ScratchDuckDB, s3_of
+from core.storage import Location
 
 # The README's sample queries, verbatim (a test checks the README still shows exactly these).
 SAMPLE_QUERIES = [
@@ -87,10 +87,10 @@ def comparable(row: tuple) -> tuple:
 class LakeViews(ScratchDuckDB):
     """DuckDB with one view per lakehouse table, named as the source table, without tombstones."""
 
-    def __init__(self, warehouse: Path):
-        super().__init__("lakehouse-query-")
+    def __init__(self, warehouse: Location | str):
         built = open_warehouse(warehouse)
-        stores = open_stores(warehouse, built.table_format)
+        super().__init__("lakehouse-query-", s3=s3_of(built.location))
+        stores = open_stores(built.location, built.table_format)
         for name, table in built.tables.items():
             store = stores(name, lake_schema(table, built.target))
             taken, _ = store.taken()
@@ -104,7 +104,7 @@ class LakeViews(ScratchDuckDB):
             )
 
 
-def run_queries(params: dict, warehouse: Path) -> list[Answer]:
+def run_queries(params: dict, warehouse: Location | str) -> list[Answer]:
     lake = LakeViews(warehouse)
     answers = []
     try:

@@ -27,7 +27,9 @@ from core.replication.verify import (
     duck_text,
     quoted,
     row_hash,
+    s3_of,
 )
+from core.storage import Location, file_at, location
 
 
 @dataclass
@@ -48,8 +50,8 @@ class LakeReader(ScratchDuckDB):
     """A warehouse's Delta or Iceberg tables, read with DuckDB through Arrow (no DuckDB
     extension needed)."""
 
-    def __init__(self, warehouse: Path, target: S3Target, table_format: str):
-        super().__init__("lakehouse-verify-")
+    def __init__(self, warehouse: Location, target: S3Target, table_format: str):
+        super().__init__("lakehouse-verify-", s3=s3_of(warehouse))
         self.warehouse = warehouse
         self.target = target
         self.stores = open_stores(warehouse, table_format)
@@ -108,10 +110,10 @@ def live_tenants(cursor, table: Table) -> dict[str, int]:
     return dict(cursor.fetchall())
 
 
-def verify_lake(params: dict, warehouse: Path) -> dict[str, LakeReport]:
+def verify_lake(params: dict, warehouse: Location | str) -> dict[str, LakeReport]:
     """Every table of the warehouse against the live one."""
     built = open_warehouse(warehouse)
-    reader = LakeReader(warehouse, built.target, built.table_format)
+    reader = LakeReader(built.location, built.target, built.table_format)
     reports = {}
     try:
         with session(params) as cursor:
@@ -130,26 +132,31 @@ def verify_lake(params: dict, warehouse: Path) -> dict[str, LakeReport]:
     return reports
 
 
-def register_folder_table(duck, folder: Path, name: str, relation: str) -> bool:
-    """A table of a folder of tables, whoever wrote it, as a DuckDB relation: this project's
-    warehouse, Delta tables (FOLDER/<table>/_delta_log), Iceberg tables in a SQLite catalog
-    (FOLDER/catalog.db, namespace lakehouse), or plain Parquet (FOLDER/<table>/**/*.parquet).
+def register_folder_table(duck, folder: Location, name: str, relation: str) -> bool:
+    """A table of a folder of tables (on disk or S3), whoever wrote it, as a DuckDB relation:
+    this project's warehouse, Delta tables (FOLDER/<table>/_delta_log), Iceberg tables in the
+    warehouse's catalog (namespace lakehouse), or plain Parquet (FOLDER/<table>/**/*.parquet).
     Delta and Iceberg tables are read as our own are (`register` of their stores, with the
     table's own schema): their data files directly, through DuckDB within its memory limit,
     unless another engine gave them deletion vectors or delete files. False if the folder has
     no such table."""
-    import pyarrow as pa
-    from deltalake import DeltaTable
-
     from core.lake.delta import DeltaStore
-    from core.lake.iceberg import CATALOG_FILE, NAMESPACE, IcebergStore, open_catalog
+    from core.lake.iceberg import NAMESPACE, IcebergStore, has_catalog, open_catalog
 
-    path = folder / name
-    if (path / "_delta_log").exists():
-        schema = pa.schema(DeltaTable(str(path)).schema().to_arrow())
-        DeltaStore(path, schema).register(duck, relation)
+    s3 = s3_of(folder)
+    files = folder.files(name)
+    if any(file.key.startswith(f"{name}/_delta_log/") for file in files):
+        DeltaStore.of_table(folder.uri(name), s3).register(duck, relation)
         return True
-    if (folder / CATALOG_FILE).exists():
+    parquet = [file.uri for file in files if file.name.endswith(".parquet")]
+    if parquet:
+        listed = ", ".join("'" + uri.replace("'", "''") + "'" for uri in parquet)
+        duck.execute(
+            f"CREATE OR REPLACE TEMP VIEW {relation} AS "
+            f"SELECT * FROM read_parquet([{listed}], union_by_name = true)"
+        )
+        return True
+    if has_catalog(folder):
         from pyiceberg.exceptions import NoSuchTableError
 
         catalog = open_catalog(folder)
@@ -157,14 +164,7 @@ def register_folder_table(duck, folder: Path, name: str, relation: str) -> bool:
             table = catalog.load_table((NAMESPACE, name))
         except NoSuchTableError:
             return False
-        IcebergStore(catalog, name, table.schema().as_arrow()).register(duck, relation)
-        return True
-    if path.is_dir() and any(path.rglob("*.parquet")):
-        pattern = str(path).replace("'", "''") + "/**/*.parquet"
-        duck.execute(
-            f"CREATE OR REPLACE TEMP VIEW {relation} AS "
-            f"SELECT * FROM read_parquet('{pattern}', union_by_name = true)"
-        )
+        IcebergStore(catalog, name, table.schema().as_arrow(), s3).register(duck, relation)
         return True
     return False
 
@@ -181,21 +181,26 @@ class ManifestReport:
         return not self.missing and not any(self.tables.values())
 
 
-def verify_manifest(manifest_path: Path, folder: Path, label: str | None = None) -> ManifestReport:
-    """A folder of tables against a checkpoint of the manifest (the last by default)."""
-    manifest = read_manifest(manifest_path)
-    if (folder / WAREHOUSE_RECORD).exists():
+def verify_manifest(
+    manifest_path: str | Path, folder: Location | str | Path, label: str | None = None
+) -> ManifestReport:
+    """A folder of tables (on disk or S3) against a checkpoint of the manifest (the last by
+    default)."""
+    manifest = read_manifest(*file_at(manifest_path))
+    folder = location(folder)
+    folder.check()
+    if folder.exists(WAREHOUSE_RECORD):
         built = open_warehouse(folder)
         if built.capture_id != manifest["capture"]:
             raise ManifestError(
                 f"{manifest_path} is from capture {manifest['capture']}, but {folder} was built "
                 f"from {built.capture_id}: use that capture's manifest"
             )
-    if not folder.is_dir():
+    if folder.is_local and not folder.path.is_dir():
         raise ManifestError(f"{folder} is not a folder of tables")
     expected = pick_checkpoint(manifest, label)
     report = ManifestReport(expected["label"], expected["lsn"])
-    reader = ScratchDuckDB("lakehouse-manifest-")
+    reader = ScratchDuckDB("lakehouse-manifest-", s3=s3_of(folder))
     try:
         for name, table in checkpoint_tables(expected).items():
             # A relation per table: a view and a table may not replace one another in DuckDB.

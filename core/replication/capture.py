@@ -19,9 +19,8 @@ reconnecting after a lost connection.
 """
 
 import errno
-import shutil
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import psycopg2
@@ -41,34 +40,39 @@ from core.replication.folder import (
     Capture,
     CaptureError,
     Layout,
-    lock_folder,
     remove_unconfirmed,
     table_record,
 )
 from core.replication.full_load import full_load
 from core.replication.stream import SchemaChanged, Stream, Totals, Transaction
 from core.replication.target import S3Target, lsn_text
+from core.storage import Location, Lock, S3Location, StorageUnreachable, location
 
 __all__ = ["CaptureError", "Totals", "Transaction", "run_capture"]
 
 
 def prepare(
-    params: dict, *, slot: str, output: Path, target: S3Target | None, batch_seconds: int | None
+    params: dict,
+    *,
+    slot: str,
+    output: Location,
+    spool: Path,
+    target: S3Target | None,
+    batch_seconds: int | None,
 ) -> tuple[Layout, Capture, bool]:
-    """Check the folder against the slot; with neither, run the full load with `target` (or
-    the default settings). A folder keeps the settings it was started with. Returns the
+    """Check the location against the slot; with neither, run the full load with `target` (or
+    the default settings). A capture keeps the settings it was started with. Returns the
     layout, the capture record, and whether the full load ran now."""
     plugin, confirmed = slot_state(params, slot)
     if plugin not in (None, "test_decoding"):
         raise CaptureError(f"slot {slot} uses {plugin}; cdc_tail reads test_decoding slots")
     capture = Capture.load(output)
-    if (output / LOAD_MARKER).exists():
+    if output.exists(LOAD_MARKER):
         # A full load was cut short: start it again from a new slot.
         if plugin is not None:
             drop_slot(params, slot)
-        shutil.rmtree(output / SCHEMA, ignore_errors=True)
-        (output / LOAD_MARKER).unlink()
-        (output / CAPTURE_FILE).unlink(missing_ok=True)
+        output.delete([file.key for file in output.files(SCHEMA)])
+        output.delete([LOAD_MARKER, CAPTURE_FILE])
         plugin, capture = None, None
     if capture is not None:
         if capture.slot != slot:
@@ -83,7 +87,7 @@ def prepare(
     target = target or S3Target()
     if batch_seconds:
         target = replace(target, cdc_max_batch_interval=batch_seconds)
-    layout = Layout(output, target, read_tables(params))
+    layout = Layout(output, target, read_tables(params), spool)
     if plugin is None:
         if capture is not None:
             raise CaptureError(
@@ -135,7 +139,7 @@ def run_capture(
     params: dict,
     *,
     slot: str,
-    output: Path | None,
+    output: Location | str | None,
     target: S3Target | None = None,
     batch_seconds: int | None = None,
     follow: bool = False,
@@ -144,46 +148,75 @@ def run_capture(
     on_note: Callable[[str], None] | None = None,
 ) -> Totals:
     """Drain the slot (with `follow`, keep going until `should_stop()`), into `output` in DMS's
-    layout (a new folder with `target`'s settings, or the default ones; `batch_seconds`
+    layout (a new capture with `target`'s settings, or the default ones; `batch_seconds`
     overrides CdcMaxBatchInterval), or to `on_transaction`. A lost connection or a server
-    restart is one note, a wait, and a reconnect; errors the user can fix are a CaptureError."""
-    totals = Totals()
-    lock = lock_folder(output) if output else None
-    outage = 0
-    schema_seen: dict[str, list[str]] = {}  # a table's columns when a change outgrew them
+    restart is one note, a wait, and a reconnect (following, so is an S3 store out of reach);
+    errors the user can fix are a CaptureError or a StorageError."""
+    output = location(output) if output is not None else None
+    run = CaptureRun(
+        params,
+        slot=slot,
+        output=output,
+        target=target,
+        batch_seconds=batch_seconds,
+        follow=follow,
+        should_stop=should_stop,
+        on_transaction=on_transaction,
+        on_note=on_note or (lambda line: None),
+    )
+    if output is None:
+        return run.loop(spool=None, lock=None)
+    output.check()  # a missing bucket or refused credentials: one line, nothing written
+    lock = output.lock("cdc_tail")
     try:
+        if isinstance(output, S3Location):
+            output.abort_uploads()  # left by a cdc_tail that died mid-upload
+        with output.spooling() as spool:
+            return run.loop(spool=spool, lock=lock)
+    finally:
+        lock.release()
+
+
+@dataclass
+class CaptureRun:
+    params: dict
+    slot: str
+    output: Location | None
+    target: S3Target | None
+    batch_seconds: int | None
+    follow: bool
+    should_stop: Callable[[], bool]
+    on_transaction: Callable[[Transaction], None] | None
+    on_note: Callable[[str], None]
+    totals: Totals = field(default_factory=Totals)
+
+    def loop(self, *, spool: Path | None, lock: Lock | None) -> Totals:
+        """Stream until done, starting again from the last durable batch after an outage or
+        a schema change."""
+        outage = 0
+        schema_seen: dict[str, list[str]] = {}  # a table's columns when a change outgrew them
         while True:
+            layout = None
             try:
-                layout = capture = None
-                if output is not None:
-                    layout, capture, loaded_now = prepare(
-                        params,
-                        slot=slot,
-                        output=output,
-                        target=target,
-                        batch_seconds=batch_seconds,
-                    )
-                    if loaded_now:
-                        totals.loaded = capture.loaded
-                else:
-                    ensure_terminal_slot(params, slot)
-                if outage and on_note:
-                    on_note(f"reconnected to PostgreSQL after {outage} tries; carrying on")
+                layout, capture = self.prepared(spool)
+                if outage:
+                    self.on_note(f"reconnected after {outage} tries; carrying on")
                     outage = 0
                 Stream(
-                    params,
-                    slot=slot,
+                    self.params,
+                    slot=self.slot,
                     layout=layout,
                     capture=capture,
-                    follow=follow,
-                    should_stop=should_stop,
-                    on_transaction=on_transaction,
-                    totals=totals,
+                    follow=self.follow,
+                    should_stop=self.should_stop,
+                    on_transaction=self.on_transaction,
+                    totals=self.totals,
+                    lock=lock,
                 ).run()
                 if capture is not None:
-                    capture.released_lsn = slot_state(params, slot)[1]
-                    capture.save(output)
-                return totals
+                    capture.released_lsn = slot_state(self.params, self.slot)[1]
+                    capture.save(self.output)
+                return self.totals
             except SchemaChanged as changed:
                 table = str(changed)
                 columns = [c.name for c in layout.tables[table].columns] if layout else []
@@ -193,31 +226,51 @@ def run_capture(
                         "dropped again): start a new capture in an empty folder"
                     ) from None
                 schema_seen[table] = columns
-                if on_note:
-                    on_note(f"{table} has new columns: carrying on with the new schema")
-                continue
+                self.on_note(f"{table} has new columns: carrying on with the new schema")
             except psycopg2.Error as error:
-                readable = friendly(error, slot=slot, params=params)
+                readable = friendly(error, slot=self.slot, params=self.params)
                 if readable is not None:
                     raise readable from None
                 if not connection_lost(error):
                     raise
                 reason = (str(error).strip().splitlines() or ["connection closed"])[0]
-                if on_note and not outage:  # one line per outage, not per try
-                    on_note(f"lost the connection to PostgreSQL ({reason}); reconnecting")
-                if not wait_before_retry(outage, should_stop):
-                    return totals
+                if not outage:  # one line per outage, not per try
+                    self.on_note(f"lost the connection to PostgreSQL ({reason}); reconnecting")
+                if not wait_before_retry(outage, self.should_stop):
+                    return self.totals
+                outage += 1
+            except StorageUnreachable as error:
+                if not self.follow:
+                    raise
+                if not outage:
+                    self.on_note(f"{error}; trying again")
+                if not wait_before_retry(outage, self.should_stop):
+                    return self.totals
                 outage += 1
             except OSError as error:
+                where = self.output if self.output is not None and self.output.is_local else spool
                 if error.errno == errno.ENOSPC:
                     raise CaptureError(
-                        f"no space left on the disk holding {output}: free some and run cdc_tail "
+                        f"no space left on the disk holding {where}: free some and run cdc_tail "
                         "again; nothing past the last whole batch was confirmed to the slot"
                     ) from None
                 raise CaptureError(
-                    f"could not write into {output} ({error.strerror}: {error.filename}): fix it "
+                    f"could not write into {where} ({error.strerror}: {error.filename}): fix it "
                     "and run cdc_tail again; nothing past the last whole batch was confirmed"
                 ) from None
-    finally:
-        if lock is not None:
-            lock.close()
+
+    def prepared(self, spool: Path | None) -> tuple[Layout | None, Capture | None]:
+        if self.output is None:
+            ensure_terminal_slot(self.params, self.slot)
+            return None, None
+        layout, capture, loaded_now = prepare(
+            self.params,
+            slot=self.slot,
+            output=self.output,
+            spool=spool,
+            target=self.target,
+            batch_seconds=self.batch_seconds,
+        )
+        if loaded_now:
+            self.totals.loaded = capture.loaded
+        return layout, capture

@@ -1,6 +1,6 @@
 """Capture files as the S3 target settings make DMS write them: rows of values, as PostgreSQL
-printed them, into CSV or Parquet, written to a temporary name and fsynced before they get
-their real one.
+printed them, into CSV or Parquet, written into a local spool file that is then published into
+the capture's location (renamed into place on disk, one PUT to S3).
 
 Values are text from end to end: json and jsonb byte for byte, numerics exactly, never through a
 float. Timestamps are the one thing rewritten: always `yyyy-MM-dd HH:mm:ss.ffffff` in UTC in
@@ -10,6 +10,7 @@ CSV, and in Parquet TIMESTAMP columns (UTC) at the target's precision.
 import contextlib
 import csv
 import gzip
+import io
 import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -20,8 +21,8 @@ import pyarrow.parquet as pq
 
 from core.replication.schema import Table
 from core.replication.target import CHANGE_SEQUENCE_COLUMN, OP_COLUMN, S3Target
+from core.storage import StoredFile
 
-PARTIAL = ".partial"
 PARQUET_VERSIONS = {"parquet-1-0": "1.0", "parquet-2-0": "2.6"}
 
 
@@ -102,29 +103,20 @@ def arrow_schema(table: Table, target: S3Target) -> pa.Schema:
     return pa.schema(list(zip(file_columns(table, target), types, strict=True)))
 
 
-def fsync_folder(folder: Path) -> None:
-    """Make the renames in `folder` durable: a file is not safely named until its folder is."""
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
 class FileWriter:
-    """One capture file, written row by row into `<name>.partial` and given its name by
-    `close()` once it is whole and on disk. Memory stays flat: CSV goes straight to the file,
-    Parquet a row group at a time."""
+    """One capture file, written row by row into a local spool file, which `close()` finishes
+    (and, if `durable`, fsyncs) for the caller to publish. Memory stays flat: CSV goes straight
+    to the file, Parquet a row group at a time."""
 
-    def __init__(self, path: Path, table: Table, target: S3Target):
-        self.path = path
-        self.partial = path.with_name(path.name + PARTIAL)
+    def __init__(self, spool: Path, table: Table, target: S3Target, *, durable: bool = True):
+        self.spool = spool
+        self.durable = durable
         self.table = table
         self.target = target
         self.rows = 0
         self.bytes = 0
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.raw = self.partial.open("wb")
+        spool.parent.mkdir(parents=True, exist_ok=True)
+        self.raw = spool.open("wb")
         if target.data_format == "csv":
             self.sink = (
                 gzip.GzipFile(fileobj=self.raw, mode="wb")
@@ -192,7 +184,7 @@ class FileWriter:
         self.pending = []
 
     def close(self) -> Path:
-        """Finish the file, fsync it and give it its name; the caller fsyncs the folder."""
+        """Finish the file (fsynced if durable); returns the spool file, ready to publish."""
         if self.target.data_format == "csv":
             if self.sink is not self.raw:
                 self.sink.close()
@@ -200,10 +192,10 @@ class FileWriter:
             self.flush_rows()
             self.parquet.close()
         self.raw.flush()
-        os.fsync(self.raw.fileno())
+        if self.durable:
+            os.fsync(self.raw.fileno())
         self.raw.close()
-        self.partial.rename(self.path)
-        return self.path
+        return self.spool
 
     def discard(self) -> None:
         try:
@@ -214,7 +206,7 @@ class FileWriter:
                     self.parquet.close()
             self.raw.close()
         finally:
-            self.partial.unlink(missing_ok=True)
+            self.spool.unlink(missing_ok=True)
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -235,12 +227,13 @@ def arrow_text(value, field_type) -> str | None:
     return value.isoformat() if pa.types.is_date(field_type) else str(value)
 
 
-def read_rows(path: Path, table: Table, target: S3Target) -> Iterator[dict[str, str | None]]:
+def read_rows(file: StoredFile, table: Table, target: S3Target) -> Iterator[dict[str, str | None]]:
     """The rows of a capture file as {column: text or None}, read by the target's settings; a
     file that does not follow them raises ValueError naming the file."""
     columns = file_columns(table, target)
-    if path.name.endswith(".parquet"):
-        parquet = pq.ParquetFile(path)
+    path = file.uri
+    if file.name.endswith(".parquet"):
+        parquet = pq.ParquetFile(file.open())
         if parquet.schema_arrow.names != columns:
             raise ValueError(f"{path}: columns {parquet.schema_arrow.names}, expected {columns}")
         for batch in parquet.iter_batches():
@@ -251,8 +244,7 @@ def read_rows(path: Path, table: Table, target: S3Target) -> Iterator[dict[str, 
                     for name, kind in zip(columns, types, strict=True)
                 }
         return
-    opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rt", newline="") as handle:
+    with text_lines(file) as handle:
         reader = csv.reader(handle, delimiter=target.csv_delimiter, strict=True)
         if target.add_column_name:
             header = next(reader, None)
@@ -265,3 +257,11 @@ def read_rows(path: Path, table: Table, target: S3Target) -> Iterator[dict[str, 
                 name: None if value == target.csv_null_value else value
                 for name, value in zip(columns, fields, strict=True)
             }
+
+
+@contextlib.contextmanager
+def text_lines(file: StoredFile) -> Iterator[io.TextIOBase]:
+    """A CSV capture file (gzipped if its name says so) as text, for Python's csv reader."""
+    with file.open() as raw:
+        binary = gzip.GzipFile(fileobj=raw) if file.name.endswith(".gz") else raw
+        yield io.TextIOWrapper(binary, encoding="utf-8", newline="")

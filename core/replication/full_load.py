@@ -6,15 +6,8 @@ import psycopg2
 
 from core.replication import SCHEMA
 from core.replication.connections import replication_connection, session, session_params
-from core.replication.files import FileWriter, fsync_folder, is_timestamp, utc_timestamp
-from core.replication.folder import (
-    LOAD_MARKER,
-    Capture,
-    Layout,
-    crash_point,
-    table_record,
-    write_durably,
-)
+from core.replication.files import FileWriter, is_timestamp, utc_timestamp
+from core.replication.folder import LOAD_MARKER, Capture, Layout, crash_point, table_record
 from core.replication.schema import Table
 from core.replication.target import LOAD_SEQUENCE, lsn_number
 
@@ -26,8 +19,8 @@ def full_load(params: dict, slot: str, layout: Layout) -> Capture:
     (split at MaxFileSize), read through a server-side cursor: memory stays flat however big
     the tables are. Full-load rows carry the moment before the slot existed, so every change
     captured after the snapshot is stamped at or after them."""
-    marker = layout.output / LOAD_MARKER
-    write_durably(marker, slot.encode())
+    output = layout.output
+    output.write(LOAD_MARKER, slot.encode())
     replication = replication_connection(params)
     try:
         with session(params) as cursor:
@@ -60,9 +53,9 @@ def full_load(params: dict, slot: str, layout: Layout) -> Capture:
         tables={name: table_record(table) for name, table in layout.tables.items()},
         released_lsn=lsn_number(consistent_point),
     )
-    capture.save(layout.output)
-    marker.unlink()
-    fsync_folder(layout.output)
+    capture.save(output)
+    output.delete([LOAD_MARKER])
+    output.settle([LOAD_MARKER])
     return capture
 
 
@@ -71,15 +64,21 @@ def load_table(reader, table: Table, layout: Layout, started: str) -> int:
     stamps = [is_timestamp(column.type) for column in table.columns]
     limit = layout.target.max_file_size * 1024
     moment = datetime.fromisoformat(started + "+00:00")
-    folder = layout.folder(table.name, moment)
+    spool = layout.spool / f"{table.name}-load.partial"
     number, writer, rows = 0, None, 0
+
+    def publish() -> None:
+        key = layout.key(table.name, moment, layout.target.load_name(number))
+        layout.output.publish(writer.close(), key)
+        layout.output.settle([key])
+
     with reader.cursor(name=f"load_{table.name}") as cursor:
         cursor.itersize = FULL_LOAD_FETCH
         cursor.execute(f'SELECT {columns} FROM {SCHEMA}."{table.name}" ORDER BY id')
         for record in cursor:
             if writer is None:
                 number += 1
-                writer = FileWriter(folder / layout.target.load_name(number), table, layout.target)
+                writer = FileWriter(spool, table, layout.target, durable=layout.output.is_local)
             values = [
                 utc_timestamp(value) if stamp and value is not None else value
                 for value, stamp in zip(record, stamps, strict=True)
@@ -87,11 +86,9 @@ def load_table(reader, table: Table, layout: Layout, started: str) -> int:
             writer.write(["I", started, *values, LOAD_SEQUENCE])
             rows += 1
             if writer.bytes >= limit:
-                writer.close()
-                fsync_folder(folder)
+                publish()
                 crash_point("between-load-files")
                 writer = None
     if writer is not None:
-        writer.close()
-        fsync_folder(folder)
+        publish()
     return rows

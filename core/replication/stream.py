@@ -19,9 +19,10 @@ from core.replication.decoding import (
     parse_change,
     values_in_order,
 )
-from core.replication.files import FileWriter, fsync_folder, is_timestamp, utc_timestamp
+from core.replication.files import FileWriter, is_timestamp, utc_timestamp
 from core.replication.folder import Capture, Layout, crash_point
 from core.replication.target import change_sequence
+from core.storage import Lock
 
 DECODING_OPTIONS = {"include-timestamp": "on", "skip-empty-xacts": "on"}
 # A transaction's changes are kept in memory up to this many, then spilled to a temporary file.
@@ -83,7 +84,6 @@ class Batch:
         self.first_lsn = self.last_lsn = None
         self.first_commit: datetime | None = None
         self.started = time.monotonic()
-        self.staging = layout.output / ".staging"
         self.partitions: dict[datetime, str] = {}
 
     @property
@@ -114,10 +114,10 @@ class Batch:
     def write(self, table: str, row: list) -> None:
         writer = self.writers.get(table)
         if writer is None:
-            self.staging.mkdir(exist_ok=True)
-            path = self.staging / f"{table}{self.layout.target.suffix}"
+            layout = self.layout
+            spool = layout.spool / f"{table}{layout.target.suffix}.partial"
             writer = self.writers[table] = FileWriter(
-                path, self.layout.tables[table], self.layout.target
+                spool, layout.tables[table], layout.target, durable=layout.output.is_local
             )
         writer.write(row)
 
@@ -128,20 +128,19 @@ class Batch:
         self.last_lsn = lsn
 
     def finish(self) -> int:
-        """Give every file its name in its date folder, durably; returns the files written."""
-        name = self.layout.target.change_name(self.first_commit, self.first_lsn, self.last_lsn)
-        folders = set()
+        """Publish every file under its name in its date folder, durably; returns the files
+        written."""
+        layout = self.layout
+        name = layout.target.change_name(self.first_commit, self.first_lsn, self.last_lsn)
+        keys = []
         for count, (table, writer) in enumerate(sorted(self.writers.items())):
-            staged = writer.close()
-            folder = self.layout.folder(table, self.first_commit)
-            folder.mkdir(parents=True, exist_ok=True)
-            staged.rename(folder / name)
-            folders.add(folder)
+            key = layout.key(table, self.first_commit, name)
+            layout.output.publish(writer.close(), key)
+            keys.append(key)
             if count == 0:
                 crash_point("between-batch-files")
         crash_point("before-folder-sync")
-        for folder in folders:
-            fsync_folder(folder)
+        layout.output.settle(keys)
         return len(self.writers)
 
     def discard(self) -> None:
@@ -205,8 +204,10 @@ class Stream:
         should_stop: Callable[[], bool],
         on_transaction: Callable[[Transaction], None] | None,
         totals: Totals,
+        lock: Lock | None = None,
     ):
         self.params = params
+        self.lock = lock
         self.slot = slot
         self.layout = layout
         self.capture = capture
@@ -245,6 +246,8 @@ class Stream:
             while True:
                 message = cursor.read_message()
                 if message is None:
+                    if self.lock is not None:
+                        self.lock.keep()
                     if buffer is None:
                         if batch is not None and batch.full():
                             batch = self.flush(cursor, batch)
@@ -339,6 +342,8 @@ class Stream:
         if batch.first_lsn is not None:
             self.totals.files += batch.finish()
             self.capture.flushed_lsn = batch.last_lsn
+            if self.lock is not None:
+                self.lock.keep()
             crash_point("before-capture-record")
             self.capture.save(self.layout.output)
             crash_point("before-feedback")

@@ -23,7 +23,13 @@ from core.replication.connections import read_tables, session
 from core.replication.files import file_columns, is_timestamp, timestamp_unit
 from core.replication.folder import Capture, CaptureError
 from core.replication.schema import Table
-from core.replication.target import CHANGE_SEQUENCE_COLUMN, LOAD_SEQUENCE, OP_COLUMN, S3Target
+from core.replication.target import (
+    CHANGE_SEQUENCE_COLUMN,
+    LOAD_SEQUENCE,
+    OP_COLUMN,
+    S3Target,
+)
+from core.storage import Location, S3Settings, StoredFile, location
 
 NULL_MARK = "\\N"
 DUCKDB_MEMORY = "128MB"
@@ -52,9 +58,18 @@ def quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def files_of(output: Path, table: str, target: S3Target) -> list[Path]:
-    folder = output / SCHEMA / table
-    return sorted(folder.rglob(f"*{target.suffix}")) if folder.exists() else []
+def files_of(output: Location, table: str, capture: Capture) -> list[StoredFile]:
+    """A table's files of the capture, by name, without the change files of a batch that the
+    record does not name yet (a cdc_tail at work, or one that died before its record)."""
+    suffix = capture.target.suffix
+    return sorted(
+        (
+            file
+            for file in output.files(f"{SCHEMA}/{table}")
+            if file.name.endswith(suffix) and capture.records(file.name)
+        ),
+        key=lambda file: file.key,
+    )
 
 
 def duck_text(column, target: S3Target, *, typed: bool | None = None) -> str:
@@ -96,9 +111,10 @@ def source_relation(table: Table, target: S3Target) -> str:
 
 class ScratchDuckDB:
     """A DuckDB in a temporary folder, bounded in memory: what does not fit goes to disk (a
-    database file, not :memory:, so that its tables can too). Removed by close()."""
+    database file, not :memory:, so that its tables can too), and able to read s3:// URLs with
+    `s3` settings. Removed by close()."""
 
-    def __init__(self, prefix: str):
+    def __init__(self, prefix: str, s3: S3Settings | None = None):
         self.scratch = tempfile.TemporaryDirectory(prefix=prefix)
         self.duck = duckdb.connect(str(Path(self.scratch.name) / "scratch.duckdb"))
         self.duck.execute(f"SET memory_limit = '{DUCKDB_MEMORY}'")
@@ -106,6 +122,8 @@ class ScratchDuckDB:
         self.duck.execute("SET preserve_insertion_order = false")
         self.duck.execute("SET threads = 1")  # each thread has its own read buffers
         self.duck.execute("SET TimeZone = 'UTC'")
+        if s3 is not None:
+            s3.attach_to_duckdb(self.duck)
 
     def close(self) -> None:
         self.duck.close()
@@ -131,15 +149,16 @@ class ScratchDuckDB:
 class CaptureReader(ScratchDuckDB):
     """The files of one capture, read with DuckDB."""
 
-    def __init__(self, output: Path, capture: Capture, tables: dict[str, Table]):
-        super().__init__("verify-cdc-")
+    def __init__(self, output: Location, capture: Capture, tables: dict[str, Table]):
+        super().__init__("verify-cdc-", s3=s3_of(output))
         self.output = output
+        self.capture = capture
         self.target = capture.target
         self.tables = tables
 
-    def scan(self, table: Table, files: list[Path]) -> str:
+    def scan(self, table: Table, files: list[StoredFile]) -> str:
         """A DuckDB relation of every row of the table's files, with its file's name."""
-        paths = "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in files) + "]"
+        paths = "[" + ", ".join("'" + f.uri.replace("'", "''") + "'" for f in files) + "]"
         target = self.target
         if target.data_format == "parquet":
             return f"read_parquet({paths}, filename = true)"
@@ -156,11 +175,11 @@ class CaptureReader(ScratchDuckDB):
         """Table `changes` (file, op, timestamp, sequence, id, row hash of every change row),
         table `last` (per key its last change), and view `final`: the full-load rows no change
         touched, streamed from the files, and the last changes that are not deletes."""
-        files = self.files = files_of(self.output, table.name, self.target)
+        files = self.files = files_of(self.output, table.name, self.capture)
         if not files:
             return False
-        loads = [path for path in files if path.name.startswith("LOAD")]
-        changes = [path for path in files if not path.name.startswith("LOAD")]
+        loads = [file for file in files if file.name.startswith("LOAD")]
+        changes = [file for file in files if not file.name.startswith("LOAD")]
         texts = [duck_text(column, self.target) for column in table.columns]
         ts, seq = quoted(self.target.timestamp_column_name), quoted(CHANGE_SEQUENCE_COLUMN)
         columns = (
@@ -262,8 +281,14 @@ def source_row(cursor, table: Table, target: S3Target, key: str) -> dict | None:
     return None if found is None else dict(zip([c.name for c in table.columns], found, strict=True))
 
 
-def verify_capture(params: dict, output: Path) -> dict[str, TableReport]:
+def s3_of(location: Location) -> S3Settings | None:
+    return None if location.is_local else location.settings
+
+
+def verify_capture(params: dict, output: Location | str) -> dict[str, TableReport]:
     """Every core table's rebuilt state against the live table, and the stream's rules."""
+    output = location(output)
+    output.check()
     capture = Capture.load(output)
     if capture is None:
         raise CaptureError(f"{output} holds no capture (no capture.json): run cdc_tail --output")

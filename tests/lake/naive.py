@@ -40,13 +40,13 @@ def naive_apply(
     for name, files in tables.items():
         ordered = files.ordered
         if deliveries is not None:
-            mine = set(ordered)
-            ordered = [path for path in deliveries if path in mine]
+            mine = {file.uri: file for file in ordered}
+            ordered = [mine[str(path)] for path in deliveries if str(path) in mine]
         for number, path in enumerate(ordered):
             rows = read_file(path, files.table, found.target)
             kept = [c for c in rows.column_names if c != "Op"]
             if number == 0 and mistake == "fixed_schema":
-                kept = [c for c in pq.read_schema(path).names if c != "Op"]
+                kept = [c for c in pq.read_schema(path.open()).names if c != "Op"]
             if number == 0:
                 duck.register("first", rows.select(kept).slice(0, 0))
                 duck.execute(f'CREATE TABLE "{name}" AS SELECT * FROM first')

@@ -21,30 +21,15 @@ from core.models import Customer, Event, Order, Product
 from core.replication.connections import read_tables, session_params
 from core.replication.files import read_rows
 from core.replication.folder import Capture
-from core.replication.setup import drop_publication, setup_replication
 from core.replication.target import LOAD_SEQUENCE, S3Target, change_range
 from core.replication.verify import verify_capture
-from core.seeding import seed_all
-from tests.conftest import NOW
+from core.storage import LocalLocation, StoredFile
 from tests.seeded import restart_server, subprocess_environment, value
 from tests.test_settings import ROOT
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SLOT = "test_tail"
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}")
-
-
-@pytest.fixture
-def world():
-    seed_all(scale="0.03", seed=31, now=NOW)
-    with connection.cursor() as cursor:
-        setup_replication(cursor, publication="dms_publication")
-    yield
-    with connection.cursor() as cursor:
-        drop_publication(cursor, publication="dms_publication")
-        cursor.execute(
-            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE NOT active"
-        )
 
 
 def params() -> dict:
@@ -103,10 +88,14 @@ def change_files(folder: Path, table: str) -> list[Path]:
     )
 
 
+def stored(path: Path) -> StoredFile:
+    return StoredFile(LocalLocation(path.parent), path.name, path.stat().st_size)
+
+
 def rows_of(folder: Path, table: str, files: list[Path]) -> list[dict]:
     capture = Capture.load(folder)
     schema = read_tables(params())[table]
-    return [row for path in files for row in read_rows(path, schema, capture.target)]
+    return [row for path in files for row in read_rows(stored(path), schema, capture.target)]
 
 
 @pytest.mark.parametrize("data_format", ["csv", "parquet"])
@@ -353,7 +342,7 @@ def test_a_full_disk_is_one_line(world, tmp_path):
     tail(tmp_path, "--data-format", "csv")
     make_changes(0)
     staging = tmp_path / ".staging"
-    staging.mkdir()
+    staging.mkdir(exist_ok=True)
     for table in read_tables(params()):
         (staging / f"{table}.csv.partial").symlink_to("/dev/full")
     with pytest.raises(CommandError, match="no space left on the disk holding") as error:

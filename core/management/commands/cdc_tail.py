@@ -6,26 +6,33 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from core.lake.manifest import MANIFEST_FILE, ManifestError, write_checkpoint
-from core.replication.capture import CaptureError, Totals, Transaction, run_capture
+from core.errors import ProjectError
+from core.lake.manifest import MANIFEST_FILE, write_checkpoint
+from core.replication.capture import Totals, Transaction, run_capture
 from core.replication.setup import ReplicationSetupError, valid_name
 from core.replication.target import S3Target
+from core.storage import location
 
 
 class Command(BaseCommand):
     help = (
         "Read a logical replication slot with test_decoding (as DMS does) and show each change "
         "as DMS would write it: Op (I/U/D), commit timestamp, table and values. With --output DIR "
-        "it writes DMS's S3 layout instead, with the settings export_dms gives the S3 endpoint: "
-        "a full load from the slot's own snapshot, then batches of changes, each exactly once "
-        "through any crash or restart. Without --follow it drains what the slot holds and exits."
+        "(a folder, or s3://BUCKET/PREFIX) it writes DMS's S3 layout instead, with the settings "
+        "export_dms gives the S3 endpoint: a full load from the slot's own snapshot, then "
+        "batches of changes, each exactly once through any crash or restart. Without --follow "
+        "it drains what the slot holds and exits."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("--slot", default="cdc_tail", help="created on first use")
         parser.add_argument("--follow", action="store_true", help="keep streaming until stopped")
         parser.add_argument("--format", choices=["text", "json"], default="text")
-        parser.add_argument("--output", help="write DMS-style files into this folder")
+        parser.add_argument(
+            "--output",
+            help="write DMS-style files into this folder, or s3://BUCKET/PREFIX (the local S3 "
+            "store, or the one the AWS_* settings name)",
+        )
         parser.add_argument(
             "--data-format",
             choices=["parquet", "csv"],
@@ -73,6 +80,10 @@ class Command(BaseCommand):
             raise CommandError("--batch-seconds must be at least 1")
         target = self.target(s3_settings, data_format)
         self.format = format
+        try:
+            where = location(output) if output else None
+        except ProjectError as error:
+            raise CommandError(f"--output: {error}") from None
         stopping = []
         previous = {
             sig: signal.signal(sig, lambda *_: stopping.append(True))
@@ -82,7 +93,7 @@ class Command(BaseCommand):
             totals = run_capture(
                 connection.get_connection_params(),
                 slot=slot,
-                output=Path(output) if output else None,
+                output=where,
                 target=target,
                 batch_seconds=batch_seconds,
                 follow=follow,
@@ -90,7 +101,7 @@ class Command(BaseCommand):
                 on_transaction=None if output else self.show,
                 on_note=lambda line: self.stderr.write(line),
             )
-        except CaptureError as error:
+        except ProjectError as error:
             raise CommandError(str(error)) from None
         finally:
             for sig, handler in previous.items():
@@ -99,10 +110,10 @@ class Command(BaseCommand):
         if manifest:
             with connection.cursor() as cursor:
                 try:
-                    taken = write_checkpoint(Path(output), cursor, "end of capture")
-                except ManifestError as error:
+                    taken = write_checkpoint(where, cursor, "end of capture")
+                except ProjectError as error:
                     raise CommandError(str(error)) from None
-            self.stderr.write(f"expected results at {taken['lsn']} in {output}/{MANIFEST_FILE}")
+            self.stderr.write(f"expected results at {taken['lsn']} in {where.uri(MANIFEST_FILE)}")
 
     def target(self, settings: str | None, data_format: str | None) -> S3Target | None:
         """The settings asked for, if any (a folder otherwise keeps its own)."""

@@ -1,8 +1,7 @@
-from pathlib import Path
-
 from django.core.management.base import BaseCommand, CommandError
 
-from core.lake.chaos import ChaosError, deliver_round
+from core.errors import ProjectError
+from core.lake.chaos import deliver_round
 
 
 class Command(BaseCommand):
@@ -14,8 +13,12 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("capture", help="the capture folder (cdc_tail's --output)")
-        parser.add_argument("destination", help="the folder to deliver into")
+        parser.add_argument(
+            "capture", help="the capture (cdc_tail's --output: a folder or s3://BUCKET/PREFIX)"
+        )
+        parser.add_argument(
+            "destination", help="the folder, or s3://BUCKET/PREFIX, to deliver into"
+        )
         parser.add_argument("--seed", type=int, default=1, help="default 1")
         parser.add_argument(
             "--rounds", type=int, default=1, help="rounds to deliver now (default 1)"
@@ -26,8 +29,8 @@ class Command(BaseCommand):
             raise CommandError("--rounds must be at least 1")
         for _ in range(rounds):
             try:
-                done = deliver_round(Path(capture), Path(destination), seed)
-            except ChaosError as error:
+                done = deliver_round(capture, destination, seed)
+            except ProjectError as error:
                 raise CommandError(str(error)) from None
             self.stdout.write(
                 f"round {done.number}: {files(done.delivered)} delivered, {done.again} again, "

@@ -1,10 +1,9 @@
 import time
-from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from core.errors import ProjectError
 from core.lake.apply import FORMATS, TableApplied, apply_capture
-from core.lake.capture_files import LakeError
 
 
 class Command(BaseCommand):
@@ -17,26 +16,31 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("capture", help="a cdc_tail --output folder")
-        parser.add_argument("--warehouse", required=True, help="where the tables are kept")
+        parser.add_argument("capture", help="a cdc_tail --output folder, or its s3://BUCKET/PREFIX")
+        parser.add_argument(
+            "--warehouse",
+            required=True,
+            help="where the tables are kept: a folder, or s3://BUCKET/PREFIX",
+        )
         parser.add_argument(
             "--format",
             choices=FORMATS,
             default="delta",
             help="delta: Delta Lake tables at WAREHOUSE/<table> (the default); iceberg: Apache "
-            "Iceberg tables in a SQLite catalog at WAREHOUSE/catalog.db, namespace lakehouse",
+            "Iceberg tables, namespace lakehouse, in a SQLite catalog at WAREHOUSE/catalog.db "
+            "(for an s3:// warehouse: in PostgreSQL, database lakehouse_catalog)",
         )
 
     def handle(self, *args, capture, warehouse, format, verbosity, **options):
         started = time.monotonic()
         try:
             result = apply_capture(
-                Path(capture),
-                Path(warehouse),
+                capture,
+                warehouse,
                 table_format=format,
                 on_table=self.report if verbosity >= 2 else None,
             )
-        except LakeError as error:
+        except ProjectError as error:
             raise CommandError(str(error)) from None
         seconds = time.monotonic() - started
         rows = sum(table.rows for table in result.tables.values())

@@ -1,9 +1,9 @@
-from pathlib import Path
-
 from django.core.management.base import BaseCommand, CommandError
 
-from core.lake.capture_files import LakeError, open_capture
+from core.errors import ProjectError
+from core.lake.capture_files import open_capture
 from core.lake.merge_sql import create_sql, glue_job, merge_sql
+from core.storage import location
 
 # Where each engine's MERGE writes and what it reads.
 TARGETS = {
@@ -23,17 +23,32 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("capture", help="a cdc_tail --output folder (for the schema)")
-        parser.add_argument("--output", default="lakehouse-sql", help="default lakehouse-sql/")
+        parser.add_argument(
+            "capture",
+            help="a cdc_tail --output folder, or its s3://BUCKET/PREFIX (for the schema)",
+        )
+        parser.add_argument(
+            "--output",
+            default="lakehouse-sql",
+            help="a folder, or s3://BUCKET/PREFIX (where Glue looks for job scripts); "
+            "default lakehouse-sql/",
+        )
 
     def handle(self, *args, capture, output, **options):
         try:
-            found, tables = open_capture(Path(capture))
-        except LakeError as error:
+            found, tables = open_capture(capture)
+            folder = location(output)
+            folder.check()
+            self.write_all(found, tables, folder)
+        except ProjectError as error:
             raise CommandError(str(error)) from None
-        folder = Path(output)
+        self.stdout.write(
+            f"wrote {len(tables)} tables' CREATE and MERGE for duckdb, spark and athena, and "
+            f"glue_job.py, into {folder}"
+        )
+
+    def write_all(self, found, tables, folder) -> None:
         for engine, (into, source) in TARGETS.items():
-            (folder / engine).mkdir(parents=True, exist_ok=True)
             for name, files in tables.items():
                 table = files.table
                 target = into.format(table=name)
@@ -43,11 +58,6 @@ class Command(BaseCommand):
                     + merge_sql(table, found.target, engine, target, source.format(table=name))
                     + ";\n"
                 )
-                (folder / engine / f"{name}.sql").write_text(text)
-        (folder / "glue_job.py").write_text(
-            glue_job({name: files.table for name, files in tables.items()}, found.target)
-        )
-        self.stdout.write(
-            f"wrote {len(tables)} tables' CREATE and MERGE for duckdb, spark and athena, and "
-            f"glue_job.py, into {folder}"
-        )
+                folder.write(f"{engine}/{name}.sql", text.encode())
+        job = glue_job({name: files.table for name, files in tables.items()}, found.target)
+        folder.write("glue_job.py", job.encode())

@@ -1,11 +1,10 @@
 from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from core.lake.capture_files import LakeError
+from core.errors import ProjectError
 from core.lake.query import run_queries
 
 WIDTH = 46
@@ -34,12 +33,16 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--warehouse", required=True, help="lakehouse_apply's --warehouse")
+        parser.add_argument(
+            "--warehouse",
+            required=True,
+            help="lakehouse_apply's --warehouse (a folder, or s3://BUCKET/PREFIX)",
+        )
 
     def handle(self, *args, warehouse, **options):
         try:
-            answers = run_queries(connection.get_connection_params(), Path(warehouse))
-        except LakeError as error:
+            answers = run_queries(connection.get_connection_params(), warehouse)
+        except ProjectError as error:
             raise CommandError(str(error)) from None
         for answer in answers:
             verdict = "same answer" if answer.same else "DIFFERENT ANSWERS"

@@ -1,10 +1,7 @@
-from pathlib import Path
-
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from core.lake.capture_files import LakeError
-from core.lake.manifest import ManifestError
+from core.errors import ProjectError
 from core.lake.verify import verify_lake, verify_manifest
 from core.management.reconciling import fail_if_different, write_report
 
@@ -24,7 +21,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--warehouse",
             required=True,
-            help="lakehouse_apply's --warehouse; with --manifest, any folder of tables",
+            help="lakehouse_apply's --warehouse; with --manifest, any folder of tables (a folder "
+            "or s3://BUCKET/PREFIX)",
         )
         parser.add_argument(
             "--manifest",
@@ -37,12 +35,12 @@ class Command(BaseCommand):
 
     def handle(self, *args, warehouse, manifest, checkpoint, **options):
         if manifest:
-            return self.against_manifest(Path(manifest), Path(warehouse), checkpoint)
+            return self.against_manifest(manifest, warehouse, checkpoint)
         if checkpoint:
             raise CommandError("--checkpoint goes with --manifest")
         try:
-            reports = verify_lake(connection.get_connection_params(), Path(warehouse))
-        except LakeError as error:
+            reports = verify_lake(connection.get_connection_params(), warehouse)
+        except ProjectError as error:
             raise CommandError(str(error)) from None
         for report in reports.values():
             tenants = [
@@ -55,12 +53,10 @@ class Command(BaseCommand):
         fail_if_different(sum(not report.same for report in reports.values()))
         self.stdout.write("lakehouse = source")
 
-    def against_manifest(self, manifest: Path, folder: Path, label: str | None) -> None:
-        if not manifest.is_file():
-            raise CommandError(f"no manifest at {manifest}: give a capture's manifest.json")
+    def against_manifest(self, manifest: str, folder: str, label: str | None) -> None:
         try:
             report = verify_manifest(manifest, folder, label)
-        except (ManifestError, LakeError) as error:
+        except ProjectError as error:
             raise CommandError(str(error)) from None
         self.stdout.write(f"checkpoint {report.label!r} (source at {report.lsn})")
         for name in report.missing:

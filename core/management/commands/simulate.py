@@ -1,15 +1,16 @@
 import secrets
 import signal
 import sys
-from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from core.lake.manifest import MANIFEST_FILE, ManifestError, write_checkpoint
+from core.errors import ProjectError
+from core.lake.manifest import MANIFEST_FILE, write_checkpoint
 from core.replication.folder import CAPTURE_FILE
 from core.simulation.runner import SimulationError, SimulationResult, simulate
 from core.simulation.scenarios import SCENARIOS, ScenarioError, run_scenario
+from core.storage import location
 
 
 class Command(BaseCommand):
@@ -134,8 +135,12 @@ class Command(BaseCommand):
             )
         if options["scenario_size"] <= 0:
             raise CommandError("--scenario-size must be positive")
-        folder = Path(options["manifest"]) if options["manifest"] else None
-        if folder is not None and not (folder / CAPTURE_FILE).exists():
+        try:
+            folder = location(options["manifest"]) if options["manifest"] else None
+            is_capture = folder is None or folder.exists(CAPTURE_FILE)
+        except ProjectError as error:
+            raise CommandError(f"--manifest: {error}") from None
+        if not is_capture:
             raise CommandError(
                 f"{folder} is not a capture (no {CAPTURE_FILE}): run cdc_tail --output {folder} "
                 "first, so that the manifest belongs to it"
@@ -151,9 +156,9 @@ class Command(BaseCommand):
                 with connection.cursor() as cursor:
                     try:
                         taken = write_checkpoint(folder, cursor, name)
-                    except ManifestError as error:
+                    except ProjectError as error:
                         raise CommandError(str(error)) from None
-                line += f"; expected results at {taken['lsn']} in {folder / MANIFEST_FILE}"
+                line += f"; expected results at {taken['lsn']} in {folder.uri(MANIFEST_FILE)}"
             self.stdout.write(line)
         self.stdout.write(f"(repeat with --seed {seed} on the same data)")
 

@@ -1,11 +1,10 @@
-from pathlib import Path
-
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
+from core.errors import ProjectError
 from core.management.reconciling import fail_if_different, write_report
-from core.replication.capture import CaptureError
 from core.replication.verify import verify_capture
+from core.storage import location
 
 
 class Command(BaseCommand):
@@ -18,15 +17,17 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("folder")
+        parser.add_argument("folder", help="a cdc_tail --output folder, or its s3://BUCKET/PREFIX")
 
     def handle(self, *args, folder, **options):
-        path = Path(folder)
-        if not path.is_dir():
-            raise CommandError(f"{folder} is not a folder: give the --output folder of cdc_tail")
         try:
-            reports = verify_capture(connection.get_connection_params(), path)
-        except CaptureError as error:
+            where = location(folder)
+            if where.is_local and not where.path.is_dir():
+                raise CommandError(
+                    f"{folder} is not a folder: give the --output folder of cdc_tail"
+                )
+            reports = verify_capture(connection.get_connection_params(), where)
+        except ProjectError as error:
             raise CommandError(str(error)) from None
         for report in reports.values():
             write_report(self.stdout.write, report, held="in files", same=report.same)
