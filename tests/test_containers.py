@@ -30,7 +30,7 @@ def test_compose_file_is_valid_against_the_compose_specification():
 def test_postgres_service_has_logical_wal_replication_user_health_check_and_volume():
     postgres = compose()["services"]["postgres"]
     flags = " ".join(postgres["command"])
-    for setting in ("wal_level=logical", "max_replication_slots=4", "max_wal_senders=4"):
+    for setting in ("wal_level=logical", "max_replication_slots=8", "max_wal_senders=8"):
         assert setting in flags
     assert postgres["environment"]["POSTGRES_DB"] == "lakehouse_poc"
     assert postgres["environment"]["POSTGRES_USER"] == "lakehouse_user"
