@@ -3,7 +3,7 @@
 up:          ## the main job: venv, local PostgreSQL, migrate, seed (SCALE=small), admin login
 	bin/up
 
-demo:        ## the whole loop: seed, simulate, capture, apply to Delta and Iceberg, reconcile, query
+demo:        ## the whole loop: seed, simulate, capture, apply to Delta and Iceberg, reconcile, query (S3=1: on the local S3 store)
 	bin/demo
 
 test:        ## the whole test suite against a throwaway PostgreSQL
@@ -48,11 +48,14 @@ bench-admin: ## admin page times after a seed, every list filtered, searched and
 bench-simulate: ## simulator throughput and latency for 1, 2, 4 workers (ACTIONS=20000 WORKERS="1 2 4")
 	bin/bootstrap && .venv/bin/python -m lakehouse.localdb run --ephemeral -- .venv/bin/python bench/simulate_bench.py $(ACTIONS) --workers "$(or $(WORKERS),1 2 4)"
 
-bench-cdc:   ## cdc_tail against pg_recvlogical, and peak memory (SCALE=large; SCALE=10 for the big one)
-	bin/bootstrap && .venv/bin/python -m lakehouse.localdb run --ephemeral -- .venv/bin/python bench/cdc_bench.py --scale $(or $(SCALE),large)
+bench-cdc:   ## cdc_tail to disk and S3 against pg_recvlogical, and peak memory (SCALE=large, ACTIONS=20000)
+	bin/bootstrap && .venv/bin/python -m lakehouse.localdb run --ephemeral -- .venv/bin/python bench/cdc_bench.py --scale $(or $(SCALE),large) --actions $(or $(ACTIONS),20000)
 
 bench-lakehouse: ## lakehouse_apply to Delta and Iceberg against a DuckDB rebuild (SCALE=large; DELTALAKE=1.5.0,1.5.1 compares releases)
 	bin/bootstrap && .venv/bin/python -m lakehouse.localdb run --ephemeral -- .venv/bin/python bench/lakehouse_bench.py --scale $(or $(SCALE),large) --deltalake "$(DELTALAKE)"
+
+bench-s3:    ## the local S3 store's memory under a 100 MB object, and DuckDB reading Parquet on S3
+	bin/bootstrap && .venv/bin/python bench/s3_bench.py
 
 clean-db:    ## stop the local PostgreSQL and delete its data
 	.venv/bin/python -m lakehouse.localdb destroy

@@ -1,11 +1,14 @@
-"""CDC benchmark, on a throwaway server (`make bench-cdc`, `make bench-cdc SCALE=10`):
+"""CDC benchmark, on a throwaway server and a throwaway S3 store (`make bench-cdc`,
+`make bench-cdc SCALE=10`):
 
-1. Speed: the same changes (an unthrottled `simulate` run) drained from three slots, by
-   `cdc_tail` writing CSV, by `cdc_tail` writing Parquet, and by PostgreSQL's `pg_recvlogical`
-   (which only writes test_decoding's text to a file): changes/s and the ratio.
+1. Speed: the same changes (an unthrottled `simulate` run) drained from five slots, by
+   `cdc_tail` writing CSV and Parquet to a folder, the same to the local S3 store, and by
+   PostgreSQL's `pg_recvlogical` (which only writes test_decoding's text to a file):
+   changes/s, the ratio to pg_recvlogical, and S3's time against the folder's.
 2. Memory: the peak resident memory of `cdc_tail --output` doing the full load of `--scale`
-   SCALE, of `verify_cdc` on that capture, and of `cdc_tail` draining one transaction of about
-   500,000 changes (a `seed_all --clean` that deletes and reinserts 250,000 rows).
+   SCALE (into a folder and into S3), of `verify_cdc` on that capture, and of `cdc_tail`
+   draining one transaction of about 500,000 changes (a `seed_all --clean` that deletes and
+   reinserts 250,000 rows).
 
 Each command runs in its own process; its peak memory is the kernel's ru_maxrss for it.
 """
@@ -20,7 +23,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
-from machine import machine_line, throwaway_database_url
+from machine import machine_line, throwaway_database_url, throwaway_s3
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -95,29 +98,43 @@ def recvlogical(slot: str, until: str, output: Path) -> float:
     return time.monotonic() - started
 
 
+# Where each drain writes: a folder, or the throwaway S3 store's bucket.
+TARGETS = {"disk": None, "s3": "s3://lakehouse/bench-cdc"}
+
+
+def output_of(target: str, scratch: Path, name: str) -> str:
+    return f"{TARGETS[target]}/{name}" if TARGETS[target] else str(scratch / name)
+
+
 def speed(actions: int, scratch: Path) -> None:
     manage("seed_all", "--scale", "medium", "--clean", "--seed", "2026", "--now", NOW)
-    for data_format in ("csv", "parquet"):
-        manage("cdc_tail", "--slot", f"bench_{data_format}", "--output",
-               str(scratch / data_format), "--data-format", data_format)  # fmt: skip
+    drains = [(target, data_format) for data_format in ("csv", "parquet") for target in TARGETS]
+    for target, data_format in drains:
+        manage("cdc_tail", "--slot", f"bench_{target}_{data_format}", "--output",
+               output_of(target, scratch, data_format), "--data-format", data_format)  # fmt: skip
     sql("SELECT 1 FROM pg_create_logical_replication_slot('bench_recv', 'test_decoding')")
     manage("simulate", "--rate", "0", "--count", str(actions), "--seed", "5", "--workers", "2")
     until = sql("SELECT pg_current_wal_lsn()::text")
     recv_seconds = recvlogical("bench_recv", until, scratch / "recv.txt")
     lines = (scratch / "recv.txt").read_text().count("\ntable ") + 1
     print(f"\n1. Draining the same changes ({lines:,} row changes of {actions:,} actions):")
-    print(f"   {'reader':<22} {'seconds':>8} {'changes/s':>10} {'vs pg_recvlogical':>18}")
+    print(f"   {'reader':<26} {'seconds':>8} {'changes/s':>10} {'vs pg_recvlogical':>18} "
+          f"{'S3 / disk':>10}")  # fmt: skip
     recv_rate = lines / recv_seconds
-    print(f"   {'pg_recvlogical':<22} {recv_seconds:>8.2f} {recv_rate:>10,.0f} {1:>18.2f}")
-    for data_format in ("csv", "parquet"):
-        seconds, _, err = manage("cdc_tail", "--slot", f"bench_{data_format}", "--output",
-                                 str(scratch / data_format))  # fmt: skip
+    print(f"   {'pg_recvlogical':<26} {recv_seconds:>8.2f} {recv_rate:>10,.0f} {1:>18.2f}")
+    on_disk = {}
+    for target, data_format in drains:
+        seconds, _, err = manage("cdc_tail", "--slot", f"bench_{target}_{data_format}",
+                                 "--output", output_of(target, scratch, data_format))  # fmt: skip
         rate = changes_in(err) / seconds
-        label = f"cdc_tail {data_format}"
-        print(f"   {label:<22} {seconds:>8.2f} {rate:>10,.0f} {rate / recv_rate:>18.2f}")
+        label = f"cdc_tail {data_format} to {target}"
+        against = f"{seconds / on_disk[data_format]:>10.2f}" if target == "s3" else ""
+        on_disk.setdefault(data_format, seconds)
+        print(f"   {label:<26} {seconds:>8.2f} {rate:>10,.0f} {rate / recv_rate:>18.2f} {against}")
     print("   (cdc_tail's seconds include starting Python and Django, about 0.4 s)")
-    for slot in ("bench_csv", "bench_parquet", "bench_recv"):
-        sql(f"SELECT pg_drop_replication_slot('{slot}')::text")
+    for target, data_format in drains:
+        sql(f"SELECT pg_drop_replication_slot('bench_{target}_{data_format}')::text")
+    sql("SELECT pg_drop_replication_slot('bench_recv')::text")
 
 
 def memory(scale: str, scratch: Path) -> None:
@@ -127,16 +144,19 @@ def memory(scale: str, scratch: Path) -> None:
 
     rows = sum(int(sql(f"SELECT count(*) FROM {table}")) for table in TABLE_ROWS)
     print(f"   data: --scale {scale}, {rows:,} rows (seeded in {seconds:.0f} s)")
-    for data_format in ("parquet", "csv"):
-        folder = scratch / f"load_{data_format}"
-        seconds, peak, _ = manage("cdc_tail", "--slot", f"load_{data_format}", "--output",
-                                  str(folder), "--data-format", data_format)  # fmt: skip
-        print(f"   cdc_tail full load ({data_format}): {seconds:6.1f} s, peak {peak:6.0f} MB, "
+    for target, data_format in (("disk", "parquet"), ("s3", "parquet"), ("disk", "csv")):
+        folder = output_of(target, scratch, f"load_{data_format}")
+        slot = f"load_{target}_{data_format}"
+        seconds, peak, _ = manage("cdc_tail", "--slot", slot, "--output", folder,
+                                  "--data-format", data_format)  # fmt: skip
+        what = f"{data_format} to {target}"
+        print(f"   cdc_tail full load ({what}): {seconds:6.1f} s, peak {peak:6.0f} MB, "
               f"{rows / seconds:,.0f} rows/s")  # fmt: skip
-        seconds, peak, _ = manage("verify_cdc", str(folder))
-        print(f"   verify_cdc ({data_format}):        {seconds:6.1f} s, peak {peak:6.0f} MB")
-        sql(f"SELECT pg_drop_replication_slot('load_{data_format}')::text")
-        shutil.rmtree(folder)
+        seconds, peak, _ = manage("verify_cdc", folder)
+        print(f"   verify_cdc ({what}):        {seconds:6.1f} s, peak {peak:6.0f} MB")
+        sql(f"SELECT pg_drop_replication_slot('{slot}')::text")
+        if target == "disk":
+            shutil.rmtree(folder)
     manage("seed_all", "--scale", HALF_MILLION_SCALE, "--clean", "--seed", "8", "--now", NOW)
     manage("cdc_tail", "--slot", "big_txn", "--output", str(scratch / "big"))
     manage("seed_all", "--scale", HALF_MILLION_SCALE, "--clean", "--seed", "9", "--now", NOW)
@@ -162,11 +182,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", default="large", help="the full load's scale (default large)")
     parser.add_argument("--actions", type=int, default=20_000, help="simulate actions to drain")
+    parser.add_argument("--speed-only", action="store_true", help="leave out the memory part")
     args = parser.parse_args()
     start("bench-cdc")
-    with tempfile.TemporaryDirectory(prefix="cdc-bench-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="cdc-bench-") as scratch, throwaway_s3():
         speed(args.actions, Path(scratch))
-        memory(args.scale, Path(scratch))
+        if not args.speed_only:
+            memory(args.scale, Path(scratch))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
-"""Lakehouse benchmark, on a throwaway server (`make bench-lakehouse`, `SCALE=medium` to go
-quicker): a capture of SCALE (full load, then the changes of ACTIONS simulated actions in
-several batches) applied to Delta and to Iceberg tables by `lakehouse_apply`, each in its own
-process: seconds, rows/s and peak memory; and as the reference, DuckDB rebuilding the same final
-state in memory from the same files.
+"""Lakehouse benchmark, on a throwaway server and S3 store (`make bench-lakehouse`,
+`SCALE=medium` to go quicker): a capture of SCALE (full load, then the changes of ACTIONS
+simulated actions in several batches) applied to Delta and to Iceberg tables by
+`lakehouse_apply`, each in its own process, from a folder into a folder and from the local S3
+store into it (the same files, uploaded): seconds, rows/s, peak memory and S3's time against
+the folder's; and as the reference, DuckDB rebuilding the same final state in memory from the
+same files.
 
 `--deltalake 1.5.0,1.5.1` also applies the capture with those delta-rs releases (each installed
 once into bench/deltalake/VERSION, from the package index), to compare their memory with the
@@ -24,6 +26,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lakehouse.settings")
 os.environ["DJANGO_ENV_FILE"] = "/nonexistent"
 
 from cdc_bench import NOW, manage, sql, start  # noqa: E402  (the same probe of peak memory)
+from machine import throwaway_s3  # noqa: E402
 
 REBUILD = """
 import sys, time, duckdb
@@ -57,6 +60,19 @@ def rebuild_in_duckdb(capture: Path, tables: list[str]) -> tuple[int, float, flo
     )
     rows, seconds, peak = done.stdout.split()
     return int(rows), float(seconds), int(peak) / 1024
+
+
+def upload(capture: Path, url: str, store) -> None:
+    """The capture's files, byte for byte, into the store."""
+    bucket, prefix = url.removeprefix("s3://").split("/", 1)
+    client = store.client(timeout=60)
+    for path in capture.rglob("*"):
+        if path.is_file() and not path.name.startswith("."):
+            client.upload_file(str(path), bucket, f"{prefix}/{path.relative_to(capture)}")
+
+
+def ratio(seconds: dict[str, float], where: str) -> str:
+    return f" {seconds['s3'] / seconds['disk']:>10.2f}" if where == "s3" else ""
 
 
 def deltalake_release(version: str) -> dict[str, str]:
@@ -97,18 +113,28 @@ def main() -> None:
         print(f"capture: --scale {args.scale}, {rows:,} rows in {files} Parquet files; "
               f"deltalake {version('deltalake')}, pyiceberg {version('pyiceberg')}, "
               f"duckdb {version('duckdb')}")  # fmt: skip
-        print(f"\n{'':<34} {'seconds':>8} {'rows/s':>10} {'peak memory':>12}")
+        print(f"\n{'':<34} {'seconds':>8} {'rows/s':>10} {'peak memory':>12} {'S3 / disk':>10}")
         print(f"{'DuckDB rebuild in memory':<34} {seconds:>8.1f} {rows / seconds:>10,.0f} "
               f"{peak:>9.0f} MB")  # fmt: skip
-        for table_format in ("delta", "iceberg"):
-            warehouse = Path(scratch) / table_format
-            seconds, peak, _ = manage("lakehouse_apply", str(capture), "--warehouse",
-                                      str(warehouse), "--format", table_format)  # fmt: skip
-            label = f"lakehouse_apply --format {table_format}"
-            print(f"{label:<34} {seconds:>8.1f} {rows / seconds:>10,.0f} {peak:>9.0f} MB")
-            seconds, peak, _ = manage("lakehouse_verify", "--warehouse", str(warehouse))
-            label = f"lakehouse_verify ({table_format})"
-            print(f"{label:<34} {seconds:>8.1f} {'':>10} {peak:>9.0f} MB")
+        with throwaway_s3() as store:
+            on_s3 = "s3://lakehouse/bench-lake"
+            upload(capture, f"{on_s3}/cdc", store)
+            places = {"disk": (str(capture), scratch), "s3": (f"{on_s3}/cdc", on_s3)}
+            for table_format in ("delta", "iceberg"):
+                applied, verified = {}, {}
+                for where, (source, lake) in places.items():
+                    warehouse = f"{lake}/{table_format}"
+                    seconds, peak, _ = manage("lakehouse_apply", source, "--warehouse",
+                                              warehouse, "--format", table_format)  # fmt: skip
+                    applied[where] = seconds
+                    label = f"lakehouse_apply {table_format}, {where}"
+                    print(f"{label:<34} {seconds:>8.1f} {rows / seconds:>10,.0f} {peak:>9.0f} MB"
+                          + ratio(applied, where))  # fmt: skip
+                    seconds, peak, _ = manage("lakehouse_verify", "--warehouse", warehouse)
+                    verified[where] = seconds
+                    label = f"lakehouse_verify {table_format}, {where}"
+                    print(f"{label:<34} {seconds:>8.1f} {'':>10} {peak:>9.0f} MB"
+                          + ratio(verified, where))  # fmt: skip
         for release, environment in environments.items():
             warehouse = Path(scratch) / f"delta-{release}"
             seconds, peak, _ = manage("lakehouse_apply", str(capture), "--warehouse",

@@ -28,6 +28,7 @@ import time
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -42,6 +43,7 @@ LOCK_FILE = ".lock"
 LEASE_FILE = ".lease"
 PARTIAL = ".partial"
 MULTIPART_ABOVE = 64 * 1024 * 1024
+UPLOADS_AT_ONCE = 4
 BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 
@@ -326,6 +328,13 @@ class Location(ABC):
         """Give a finished local file (written into `spooling()`'s folder) its place at `key`,
         whole or not at all; the local file is gone afterwards."""
 
+    def publish_all(self, files: dict[str, Path]) -> Iterator[str]:
+        """Publish each spooled file at its key (in no set order); yields each key as it is
+        done."""
+        for key, spooled in files.items():
+            self.publish(spooled, key)
+            yield key
+
     @abstractmethod
     def settle(self, keys: list[str]) -> None:
         """Make what `publish` did durable (on disk: fsync the folders)."""
@@ -604,6 +613,16 @@ class S3Location(Location):
         except botocore.exceptions.BotoCoreError as error:
             raise friendly_s3_error(error, self.settings, self.uri(key)) from None
         spooled.unlink()
+
+    def publish_all(self, files: dict[str, Path]) -> Iterator[str]:
+        # Uploads side by side: the store takes several at once faster than one after another.
+        with ThreadPoolExecutor(UPLOADS_AT_ONCE) as pool:
+            uploads = {
+                pool.submit(self.publish, spooled, key): key for key, spooled in files.items()
+            }
+            for done in as_completed(uploads):
+                done.result()
+                yield uploads[done]
 
     def settle(self, keys: list[str]) -> None:
         pass  # an object is durable once its PUT has answered

@@ -38,8 +38,8 @@ STOP_SECONDS = 10
 # Go's collector keeps the heap near this while it can: `weed mini` idles at ~110 MB and without
 # a limit grew to ~700 MB under one 100 MB upload; with it, and uploads buffered up to 32 MB at a
 # time, it peaked at ~250 MB (`make bench-s3`).
-MEMORY_LIMIT = "160MiB"
-UPLOAD_BUFFER_MB = 32
+MEMORY_LIMIT = "384MiB"
+UPLOAD_BUFFER_MB = 64
 # Every listener `weed mini` opens; each gets a free port on 127.0.0.1.
 PORT_FLAGS = (
     "master.port",

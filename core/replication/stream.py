@@ -132,16 +132,16 @@ class Batch:
         written."""
         layout = self.layout
         name = layout.target.change_name(self.first_commit, self.first_lsn, self.last_lsn)
-        keys = []
-        for count, (table, writer) in enumerate(sorted(self.writers.items())):
-            key = layout.key(table, self.first_commit, name)
-            layout.output.publish(writer.close(), key)
-            keys.append(key)
+        files = {
+            layout.key(table, self.first_commit, name): writer.close()
+            for table, writer in sorted(self.writers.items())
+        }
+        for count, _ in enumerate(layout.output.publish_all(files)):
             if count == 0:
                 crash_point("between-batch-files")
         crash_point("before-folder-sync")
-        layout.output.settle(keys)
-        return len(self.writers)
+        layout.output.settle(list(files))
+        return len(files)
 
     def discard(self) -> None:
         for writer in self.writers.values():
