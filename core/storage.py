@@ -72,6 +72,10 @@ class S3Settings:
     session_token: str | None
     region: str
     origin: str
+    # Keys from AWS's credential chain (a profile, an instance role) may be short-lived: the
+    # SDK client then takes them from the chain itself, renewed as they run out (a cdc_tail
+    # --follow runs for days); the engines are given a copy, good for one command.
+    renewable: bool = False
 
     @property
     def endpoint_text(self) -> str:
@@ -82,13 +86,16 @@ class S3Settings:
         import boto3
         from botocore.config import Config
 
-        return boto3.client(
+        keys = {
+            "aws_access_key_id": self.access_key_id,
+            "aws_secret_access_key": self.secret_access_key,
+            "aws_session_token": self.session_token,
+        }
+        return boto3.Session().client(
             "s3",
             endpoint_url=self.endpoint_url,
-            aws_access_key_id=self.access_key_id,
-            aws_secret_access_key=self.secret_access_key,
-            aws_session_token=self.session_token,
             region_name=self.region,
+            **({} if self.renewable else keys),
             config=Config(
                 connect_timeout=5,
                 read_timeout=60,
@@ -176,8 +183,17 @@ def sql_text(value: str) -> str:
 EXPLICIT_SETTINGS = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "AWS_PROFILE")
 
 
+KNOWN_SETTINGS: dict[S3Settings, S3Settings] = {}
+
+
 def s3_settings() -> S3Settings:
-    """The S3 settings in force (see the module's docstring), or one line saying what to do."""
+    """The S3 settings in force (see the module's docstring), or one line saying what to do;
+    the same settings are the same object, so every location of a command shares one client."""
+    found = current_s3_settings()
+    return KNOWN_SETTINGS.setdefault(found, found)
+
+
+def current_s3_settings() -> S3Settings:
     from lakehouse.locals3 import START_HINT, local_store
 
     environment = os.environ
@@ -214,6 +230,7 @@ def s3_settings() -> S3Settings:
         session_token=frozen.token,
         region=session.region_name or "us-east-1",
         origin="the AWS_* settings of the environment" if endpoint else "AWS's credential chain",
+        renewable=credentials.method not in ("env", "explicit"),
     )
 
 

@@ -294,7 +294,11 @@ class LocalStore:
             state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
         except FileNotFoundError:
             return False
-        return state != "Z"
+        if state == "Z":  # ended since the waitpid above: reap it if it is ours
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+            return False
+        return True
 
     def stop(self) -> bool:
         """Stop the store. False if it was not running."""
