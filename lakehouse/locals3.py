@@ -180,6 +180,7 @@ class LocalStore:
             # A PUT into a bucket that does not exist is an error, as on AWS, not a new bucket.
             "-s3.autoCreateBucket=false",
             "-s3.allowDeleteBucketNotEmpty=false",
+            "-volume.preStopSeconds=0",  # one volume server, no one to tell it is going
             f"-s3.concurrentUploadLimitMB={UPLOAD_BUFFER_MB}",
             f"-filer.concurrentUploadLimitMB={UPLOAD_BUFFER_MB}",
         ]
