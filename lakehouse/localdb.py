@@ -22,10 +22,11 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from lakehouse.services import add_lifecycle, run_lifecycle
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STATE_DIR = PROJECT_ROOT / ".localdb"
@@ -379,35 +380,22 @@ def run_command(cmd: list[str], url: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lakehouse.localdb", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("start", help="initialise (first time) and start the local server")
-    commands.add_parser("stop", help="stop the local server")
-    commands.add_parser("status", help="say whether it runs, where, and where its data is")
+    add_lifecycle(commands, "the local server")
     commands.add_parser("url", help="print the DATABASE_URL of the local server")
-    commands.add_parser("destroy", help="stop the local server and delete its data")
     run = commands.add_parser("run", help="run a command with DATABASE_URL set to a server")
     run.add_argument("--ephemeral", action="store_true", help="use a throwaway server")
     run.add_argument("cmd", nargs=argparse.REMAINDER, help="the command, after --")
     args = parser.parse_args(argv)
     server = local_server()
     try:
-        if args.command == "start":
-            began = time.monotonic()
-            started = server.start()
-            verb = f"started in {time.monotonic() - began:.1f}s" if started else "already running"
-            print(f"PostgreSQL {verb}: {server.status()}")
-        elif args.command == "stop":
-            print("PostgreSQL stopped" if server.stop() else "PostgreSQL was not running")
-        elif args.command == "status":
-            print(server.status())
-            return 0 if server.is_running() else 3
-        elif args.command == "url":
+        done = run_lifecycle(server, "PostgreSQL", args.command)
+        if done is not None:
+            return done
+        if args.command == "url":
             url = server.url()
             if url is None:
                 raise LocalServerError(f"the local server was never started; {START_HINT}")
             print(url)
-        elif args.command == "destroy":
-            server.destroy()
-            print("PostgreSQL stopped and its data deleted")
         elif args.command == "run":
             cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
             if not cmd:

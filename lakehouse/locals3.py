@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lakehouse.localdb import free_port, port_is_free
+from lakehouse.services import add_lifecycle, run_lifecycle
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STATE_DIR = PROJECT_ROOT / ".locals3"
@@ -364,26 +365,16 @@ def ephemeral_store() -> Iterator[LocalStore]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lakehouse.locals3", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("start", help="initialise (first time) and start the local S3 store")
-    commands.add_parser("stop", help="stop it")
-    commands.add_parser("status", help="say whether it runs, where, and where its data is")
+    add_lifecycle(commands, "the local S3 store")
     commands.add_parser("url", help="print its endpoint URL")
     commands.add_parser("env", help="print `export AWS_...` lines for other tools (aws, Spark)")
-    commands.add_parser("destroy", help="stop it and delete its data")
     args = parser.parse_args(argv)
     store = local_store()
     try:
-        if args.command == "start":
-            began = time.monotonic()
-            started = store.start()
-            verb = f"started in {time.monotonic() - began:.1f}s" if started else "already running"
-            print(f"S3 store {verb}: {store.status()}")
-        elif args.command == "stop":
-            print("S3 store stopped" if store.stop() else "S3 store was not running")
-        elif args.command == "status":
-            print(store.status())
-            return 0 if store.is_running() else 3
-        elif args.command == "url":
+        done = run_lifecycle(store, "S3 store", args.command)
+        if done is not None:
+            return done
+        if args.command == "url":
             endpoint = store.endpoint()
             if endpoint is None:
                 raise LocalStoreError(f"the local S3 store was never started; {START_HINT}")
@@ -391,9 +382,6 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "env":
             for name, value in store.environment().items():
                 print(f"export {name}={value}")
-        elif args.command == "destroy":
-            store.destroy()
-            print("S3 store stopped and its data deleted")
     except LocalStoreError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -1,3 +1,4 @@
+import contextlib
 import os
 import re
 import uuid
@@ -46,6 +47,23 @@ def other_tenant_order(db):
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 SEED = 7
+
+
+@contextlib.contextmanager
+def replicated_shop(*, seed: int, scale: str = "0.03"):
+    """A small seeded shop with the publication; slots left behind are dropped afterwards."""
+    from core.replication.setup import drop_publication, setup_replication
+    from core.seeding import seed_all
+
+    seed_all(scale=scale, seed=seed, now=NOW)
+    with connection.cursor() as cursor:
+        setup_replication(cursor, publication="dms_publication")
+    yield
+    with connection.cursor() as cursor:
+        drop_publication(cursor, publication="dms_publication")
+        cursor.execute(
+            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE NOT active"
+        )
 
 
 @pytest.fixture(scope="module")

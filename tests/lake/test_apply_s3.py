@@ -16,11 +16,9 @@ from core.lake import apply
 from core.lake.apply import FILES_KEY, WAREHOUSE_RECORD
 from core.lake.iceberg import NAMESPACE, catalog_name, open_catalog
 from core.lake.verify import verify_lake, verify_manifest
-from core.replication.setup import drop_publication, setup_replication
-from core.seeding import seed_all
 from core.simulation.runner import simulate
 from core.storage import location
-from tests.conftest import NOW
+from tests.conftest import replicated_shop
 from tests.seeded import manage_py
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -36,15 +34,8 @@ def drain(capture: str, *args: str) -> None:
 
 @pytest.fixture
 def shop():
-    seed_all(scale="0.03", seed=52, now=NOW)
-    with connection.cursor() as cursor:
-        setup_replication(cursor, publication="dms_publication")
-    yield
-    with connection.cursor() as cursor:
-        drop_publication(cursor, publication="dms_publication")
-        cursor.execute(
-            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE NOT active"
-        )
+    with replicated_shop(seed=52):
+        yield
 
 
 @pytest.fixture(params=[("parquet", "delta"), ("csv", "iceberg")], ids=["delta", "iceberg"])
