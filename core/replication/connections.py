@@ -1,6 +1,7 @@
 """Connections for the capture: a UTC session, the replication protocol, the slot's state, and
 the errors a user can fix, each as one line."""
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -88,6 +89,18 @@ def slot_state(params: dict, slot: str) -> tuple[str | None, int | None]:
     if row is None:
         return None, None
     return row[0], lsn_number(row[1]) if row[1] else None
+
+
+def wait_for_confirmation(params: dict, slot: str, lsn: int, seconds: float = 10) -> None:
+    """Until the server has taken the slot's last flush feedback (up to `seconds`): it reads
+    the feedback on its own time, and a command that ends, or reads the slot's position, right
+    after sending it could otherwise see the position from before."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        _, confirmed = slot_state(params, slot)
+        if confirmed is None or confirmed >= lsn:
+            return
+        time.sleep(0.02)
 
 
 def current_wal_lsn(params: dict) -> int:

@@ -11,7 +11,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from core.replication import SCHEMA
-from core.replication.connections import current_wal_lsn, replication_connection
+from core.replication.connections import (
+    current_wal_lsn,
+    replication_connection,
+    wait_for_confirmation,
+)
 from core.replication.decoding import (
     UNCHANGED,
     Change,
@@ -208,6 +212,7 @@ class Stream:
     ):
         self.params = params
         self.lock = lock
+        self.confirmed: int | None = None  # the last position the slot was told to let go of
         self.slot = slot
         self.layout = layout
         self.capture = capture
@@ -236,12 +241,19 @@ class Stream:
             self.read(cursor, until)
         finally:
             connection.close()
+        if self.confirmed is not None:
+            wait_for_confirmation(self.params, self.slot, self.confirmed)
+
+    def confirm(self, cursor, lsn: int) -> None:
+        """Tell the slot it may let go of everything up to `lsn`, now."""
+        cursor.send_feedback(flush_lsn=lsn, write_lsn=lsn, force=True)
+        self.confirmed = lsn
 
     def read(self, cursor, until: int | None) -> None:
         """Until caught up with `until` (or, following, until asked to stop), between
         transactions: a transaction is never cut."""
         batch = Batch(self.layout) if self.layout else None
-        buffer, begin_xid, last_request = None, None, 0.0
+        buffer, begin_xid, last_request, shown = None, None, 0.0, None
         try:
             while True:
                 message = cursor.read_message()
@@ -272,7 +284,9 @@ class Stream:
                         continue
                     if batch is None:
                         self.show(buffer, begin_xid, lsn, committed)
+                        # Sent with the next status update; the last one is forced at the end.
                         cursor.send_feedback(flush_lsn=lsn, write_lsn=lsn)
+                        shown = lsn
                     else:
                         moment = datetime.fromisoformat(committed + "+00:00")
                         if not batch.accepts(moment):
@@ -290,6 +304,8 @@ class Stream:
                     buffer.add(payload)
             if batch is not None:
                 self.flush(cursor, batch)
+            elif shown is not None:
+                self.confirm(cursor, shown)
         except BaseException:
             if batch is not None:
                 batch.discard()
@@ -347,5 +363,5 @@ class Stream:
             crash_point("before-capture-record")
             self.capture.save(self.layout.output)
             crash_point("before-feedback")
-            cursor.send_feedback(flush_lsn=batch.last_lsn, write_lsn=batch.last_lsn, force=True)
+            self.confirm(cursor, batch.last_lsn)
         return Batch(self.layout)

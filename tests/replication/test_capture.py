@@ -435,6 +435,19 @@ def test_terminal_output_in_text_and_json(world):
     assert out.startswith("U ") and "core_product" in out and "'13.00'" in out
 
 
+def test_a_drain_to_the_terminal_lets_go_of_what_it_showed(world):
+    """Two drains in a row: the second shows only what came after the first."""
+    tail(None)  # creates the slot
+    Product.objects.filter(sku="BOO-000001").update(price="21.50")
+    first, _ = tail(None)
+    assert "'21.50'" in first
+    second, err = tail(None)
+    assert second == "" and err.startswith("0 changes"), (second, err)
+    Product.objects.filter(sku="BOO-000001").update(price="22.50")
+    third, _ = tail(None)
+    assert "'22.50'" in third and "'21.50'" not in third
+
+
 def test_an_existing_slot_without_files_is_a_clear_error(world, tmp_path):
     tail(None)
     with pytest.raises(CommandError, match="already exists but"):
