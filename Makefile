@@ -6,6 +6,9 @@ up:          ## the main job: venv, local PostgreSQL, migrate, seed (SCALE=small
 demo:        ## the whole loop: seed, simulate, capture, apply to Delta and Iceberg, reconcile, query (S3=1: on the local S3 store)
 	bin/demo
 
+# Targets that run the project's Python need the .venv that `make up` makes.
+venv = @test -x .venv/bin/python || { echo "error: run \`make up\` first (it makes .venv and the database)" >&2; exit 1; }
+
 test:        ## the whole test suite against a throwaway PostgreSQL
 	bin/test
 
@@ -16,27 +19,34 @@ db:          ## start the project-local PostgreSQL (no-op if running)
 	bin/bootstrap && .venv/bin/python -m lakehouse.localdb start
 
 db-stop:     ## stop it
+	$(venv)
 	.venv/bin/python -m lakehouse.localdb stop
 
 db-status:   ## is it running, where, and where its data is
+	$(venv)
 	.venv/bin/python -m lakehouse.localdb status
 
 s3:          ## start the project-local S3 store (SeaweedFS, bucket lakehouse; no-op if running)
 	bin/bootstrap && .venv/bin/python -m lakehouse.locals3 start
 
 s3-stop:     ## stop it
+	$(venv)
 	.venv/bin/python -m lakehouse.locals3 stop
 
 s3-status:   ## is it running, where, and where its data is
+	$(venv)
 	.venv/bin/python -m lakehouse.locals3 status
 
 serve:       ## the admin on http://127.0.0.1:8000/admin/
-	.venv/bin/python manage.py runserver
+	$(venv)
+	.venv/bin/python manage.py check --database default && .venv/bin/python manage.py runserver
 
 lint:        ## ruff lint and format check
+	$(venv)
 	.venv/bin/ruff check . && .venv/bin/ruff format --check .
 
 format:      ## ruff fix and format
+	$(venv)
 	.venv/bin/ruff check --fix . && .venv/bin/ruff format .
 
 bench:       ## seeding benchmark, load and reseed per scale, on a throwaway server (SCALES="small medium large 5 10")
@@ -58,7 +68,9 @@ bench-s3:    ## the local S3 store's memory under a 100 MB object, and DuckDB re
 	bin/bootstrap && .venv/bin/python bench/s3_bench.py
 
 clean-db:    ## stop the local PostgreSQL and delete its data
+	$(venv)
 	.venv/bin/python -m lakehouse.localdb destroy
 
 clean-s3:    ## stop the local S3 store and delete its data
+	$(venv)
 	.venv/bin/python -m lakehouse.locals3 destroy

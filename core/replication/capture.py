@@ -50,6 +50,10 @@ from core.storage import Location, Lock, S3Location, StorageUnreachable, locatio
 
 __all__ = ["CaptureError", "Totals", "Transaction", "run_capture"]
 
+# A drain (no --follow) gives up on an unreachable server after this many tries (about 3.5 s
+# of waiting); following, it waits for it as long as it takes.
+TRIES_WHEN_DRAINING = 3
+
 
 def prepare(
     params: dict,
@@ -126,13 +130,26 @@ def drop_slot(params: dict, slot: str) -> None:
         cursor.execute("SELECT pg_drop_replication_slot(%s)", [slot])
 
 
-def ensure_terminal_slot(params: dict, slot: str) -> None:
+def ensure_terminal_slot(params: dict, slot: str, *, create: bool) -> bool:
+    """The slot to show changes from; made only if asked (`create`), since a slot nobody reads
+    keeps WAL until the disk fills: a mistyped name must not make one. True if it was made."""
     plugin, _ = slot_state(params, slot)
     if plugin not in (None, "test_decoding"):
         raise CaptureError(f"slot {slot} uses {plugin}; cdc_tail reads test_decoding slots")
-    if plugin is None:
+    if plugin is not None:
+        return False
+    if not create:
         with session(params) as cursor:
-            cursor.execute("SELECT pg_create_logical_replication_slot(%s, 'test_decoding')", [slot])
+            cursor.execute("SELECT slot_name FROM pg_replication_slots ORDER BY 1")
+            existing = ", ".join(name for (name,) in cursor.fetchall()) or "none"
+        raise CaptureError(
+            f"there is no slot {slot} (slots: {existing}): check --slot, or add --create-slot "
+            "to make it (it keeps WAL until you drop it: `bin/manage setup_replication --drop "
+            f"--slot {slot}`)"
+        )
+    with session(params) as cursor:
+        cursor.execute("SELECT pg_create_logical_replication_slot(%s, 'test_decoding')", [slot])
+    return True
 
 
 def run_capture(
@@ -146,12 +163,14 @@ def run_capture(
     should_stop: Callable[[], bool] = lambda: False,
     on_transaction: Callable[[Transaction], None] | None = None,
     on_note: Callable[[str], None] | None = None,
+    create_slot: bool = False,
 ) -> Totals:
     """Drain the slot (with `follow`, keep going until `should_stop()`), into `output` in DMS's
     layout (a new capture with `target`'s settings, or the default ones; `batch_seconds`
     overrides CdcMaxBatchInterval), or to `on_transaction`. A lost connection or a server
     restart is one note, a wait, and a reconnect (following, so is an S3 store out of reach);
-    errors the user can fix are a CaptureError or a StorageError."""
+    errors the user can fix are a CaptureError or a StorageError. Without `output`, a missing
+    slot is made only with `create_slot`; a new capture makes its own (and says so)."""
     output = location(output) if output is not None else None
     run = CaptureRun(
         params,
@@ -163,6 +182,7 @@ def run_capture(
         should_stop=should_stop,
         on_transaction=on_transaction,
         on_note=on_note or (lambda line: None),
+        create_slot=create_slot,
     )
     if output is None:
         return run.loop(spool=None, lock=None)
@@ -188,6 +208,7 @@ class CaptureRun:
     should_stop: Callable[[], bool]
     on_transaction: Callable[[Transaction], None] | None
     on_note: Callable[[str], None]
+    create_slot: bool = False
     totals: Totals = field(default_factory=Totals)
 
     def loop(self, *, spool: Path | None, lock: Lock | None) -> Totals:
@@ -199,9 +220,9 @@ class CaptureRun:
             layout = None
             try:
                 layout, capture = self.prepared(spool)
-                if outage:
+                if outage and self.follow:
                     self.on_note(f"reconnected after {outage} tries; carrying on")
-                    outage = 0
+                outage = 0
                 Stream(
                     self.params,
                     slot=self.slot,
@@ -234,7 +255,13 @@ class CaptureRun:
                 if not connection_lost(error):
                     raise
                 reason = (str(error).strip().splitlines() or ["connection closed"])[0]
-                if not outage:  # one line per outage, not per try
+                if not self.follow and outage >= TRIES_WHEN_DRAINING:
+                    raise CaptureError(
+                        f"PostgreSQL is out of reach ({reason}), {outage + 1} tries: is it "
+                        "running? (`make db` starts the local one); nothing past the last "
+                        "whole batch was confirmed to the slot"
+                    ) from None
+                if self.follow and not outage:  # one line per outage, not per try
                     self.on_note(f"lost the connection to PostgreSQL ({reason}); reconnecting")
                 if not wait_before_retry(outage, self.should_stop):
                     return self.totals
@@ -261,7 +288,11 @@ class CaptureRun:
 
     def prepared(self, spool: Path | None) -> tuple[Layout | None, Capture | None]:
         if self.output is None:
-            ensure_terminal_slot(self.params, self.slot)
+            if ensure_terminal_slot(self.params, self.slot, create=self.create_slot):
+                self.on_note(
+                    f"made slot {self.slot}: it keeps WAL until you drop it (`bin/manage "
+                    f"setup_replication --drop --slot {self.slot}`)"
+                )
             return None, None
         layout, capture, loaded_now = prepare(
             self.params,
@@ -273,4 +304,8 @@ class CaptureRun:
         )
         if loaded_now:
             self.totals.loaded = capture.loaded
+            self.on_note(
+                f"made slot {self.slot} for {self.output}: it keeps WAL until you drop it "
+                f"(`bin/manage setup_replication --drop --slot {self.slot}`)"
+            )
         return layout, capture

@@ -373,7 +373,7 @@ def test_no_free_slot_and_no_replication_right_are_one_line_each(world, tmp_path
         from core.replication.capture import CaptureError, run_capture
 
         with pytest.raises(CaptureError, match="may not read replication slots"):
-            run_capture(limited, slot="other", output=None)
+            run_capture(limited, slot="other", output=None, create_slot=True)
     finally:
         with connection.cursor() as cursor:
             cursor.execute("DROP ROLE plain_reader")
@@ -423,7 +423,7 @@ def test_follow_survives_a_postgresql_restart_and_a_kill(world, tmp_path):
 
 
 def test_terminal_output_in_text_and_json(world):
-    tail(None)  # creates the slot
+    tail(None, "--create-slot")
     Product.objects.filter(sku="BOO-000001").update(price="12.50")
     out, _ = tail(None, "--format", "json")
     changes = [json.loads(line) for line in out.strip().splitlines()]
@@ -437,7 +437,8 @@ def test_terminal_output_in_text_and_json(world):
 
 def test_a_drain_to_the_terminal_lets_go_of_what_it_showed(world):
     """Two drains in a row: the second shows only what came after the first."""
-    tail(None)  # creates the slot
+    _, err = tail(None, "--create-slot")
+    assert f"made slot {SLOT}: it keeps WAL until you drop it" in err
     Product.objects.filter(sku="BOO-000001").update(price="21.50")
     first, _ = tail(None)
     assert "'21.50'" in first
@@ -448,8 +449,16 @@ def test_a_drain_to_the_terminal_lets_go_of_what_it_showed(world):
     assert "'22.50'" in third and "'21.50'" not in third
 
 
+def test_a_slot_is_made_only_when_asked_for(world):
+    """A mistyped --slot must not make a slot that keeps WAL for ever."""
+    tail(None, "--create-slot")
+    with pytest.raises(CommandError, match=rf"there is no slot tset_tail \(slots: {SLOT}\)"):
+        tail(None, slot="tset_tail")
+    assert value("SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'tset_tail'") == 0
+
+
 def test_an_existing_slot_without_files_is_a_clear_error(world, tmp_path):
-    tail(None)
+    tail(None, "--create-slot")
     with pytest.raises(CommandError, match="already exists but"):
         tail(tmp_path)
 

@@ -25,7 +25,17 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--slot", default="cdc_tail", help="created on first use")
+        parser.add_argument(
+            "--slot",
+            default="cdc_tail",
+            help="the logical slot to read (default cdc_tail); a new capture (--output into an "
+            "empty folder) makes it, otherwise it must exist or be asked for with --create-slot",
+        )
+        parser.add_argument(
+            "--create-slot",
+            action="store_true",
+            help="without --output: make the slot if there is none (it keeps WAL until dropped)",
+        )
         parser.add_argument("--follow", action="store_true", help="keep streaming until stopped")
         parser.add_argument("--format", choices=["text", "json"], default="text")
         parser.add_argument(
@@ -68,6 +78,7 @@ class Command(BaseCommand):
         s3_settings,
         batch_seconds,
         manifest,
+        create_slot,
         **options,
     ):
         try:
@@ -100,6 +111,7 @@ class Command(BaseCommand):
                 should_stop=lambda: bool(stopping),
                 on_transaction=None if output else self.show,
                 on_note=lambda line: self.stderr.write(line),
+                create_slot=create_slot,
             )
         except ProjectError as error:
             raise CommandError(str(error)) from None

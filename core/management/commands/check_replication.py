@@ -41,7 +41,8 @@ class Command(BaseCommand):
                     self.stdout.write(f"{'':<5} {'':<{width}}  fix: {check.fix}")
             failed = sum(check.status == FAIL for check in results)
             warned = sum(check.status not in (PASS, FAIL) for check in results)
-            self.stdout.write(f"{len(results)} checks: {failed} failed, {warned} warnings")
+            warnings = "warning" if warned == 1 else "warnings"
+            self.stdout.write(f"{len(results)} checks: {failed} failed, {warned} {warnings}")
         failed = sum(check.status == FAIL for check in results)
         if failed:
             raise CommandError(f"{failed} checks failed: see the fixes above", returncode=1)
