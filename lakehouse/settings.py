@@ -117,6 +117,19 @@ X_FRAME_OPTIONS = "DENY"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"timed": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler"},
+        "timed": {"class": "logging.StreamHandler", "formatter": "timed"},
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="WARNING")},
+    # The long-running commands (simulate, cdc_tail --follow) log their progress at INFO, with
+    # the time, for a service manager's log; on a terminal they draw a live line instead.
+    "loggers": {
+        "lakehouse": {
+            "handlers": ["timed"],
+            "level": env.str("LAKEHOUSE_LOG_LEVEL", default="INFO"),
+            "propagate": False,
+        }
+    },
 }

@@ -164,6 +164,7 @@ def run_capture(
     on_transaction: Callable[[Transaction], None] | None = None,
     on_note: Callable[[str], None] | None = None,
     create_slot: bool = False,
+    on_progress: Callable[[Totals], None] | None = None,
 ) -> Totals:
     """Drain the slot (with `follow`, keep going until `should_stop()`), into `output` in DMS's
     layout (a new capture with `target`'s settings, or the default ones; `batch_seconds`
@@ -183,6 +184,7 @@ def run_capture(
         on_transaction=on_transaction,
         on_note=on_note or (lambda line: None),
         create_slot=create_slot,
+        on_progress=on_progress,
     )
     if output is None:
         return run.loop(spool=None, lock=None)
@@ -209,6 +211,7 @@ class CaptureRun:
     on_transaction: Callable[[Transaction], None] | None
     on_note: Callable[[str], None]
     create_slot: bool = False
+    on_progress: Callable[[Totals], None] | None = None
     totals: Totals = field(default_factory=Totals)
 
     def loop(self, *, spool: Path | None, lock: Lock | None) -> Totals:
@@ -233,6 +236,7 @@ class CaptureRun:
                     on_transaction=self.on_transaction,
                     totals=self.totals,
                     lock=lock,
+                    on_progress=self.on_progress,
                 ).run()
                 if capture is not None:
                     capture.released_lsn = slot_state(self.params, self.slot)[1]

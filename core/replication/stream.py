@@ -73,6 +73,8 @@ class Totals:
     files: int = 0
     unchanged_lobs: dict[str, int] = field(default_factory=dict)  # written as NULL, per table
     loaded: dict[str, int] | None = None  # rows per table, if a full load ran
+    last_commit: str | None = None  # the commit time of the last transaction taken
+    caught_up: bool = False  # nothing more was waiting, last time the slot was asked
 
     def add(self, table: str) -> None:
         self.changes[table] = self.changes.get(table, 0) + 1
@@ -209,10 +211,13 @@ class Stream:
         on_transaction: Callable[[Transaction], None] | None,
         totals: Totals,
         lock: Lock | None = None,
+        on_progress: Callable[[Totals], None] | None = None,
     ):
         self.params = params
         self.lock = lock
         self.confirmed: int | None = None  # the last position the slot was told to let go of
+        self.on_progress = on_progress
+        self.reported = 0.0
         self.slot = slot
         self.layout = layout
         self.capture = capture
@@ -257,6 +262,8 @@ class Stream:
         try:
             while True:
                 message = cursor.read_message()
+                self.totals.caught_up = message is None and buffer is None
+                self.progress()
                 if message is None:
                     if self.lock is not None:
                         self.lock.keep()
@@ -298,6 +305,7 @@ class Stream:
                     buffer.close()
                     buffer = None
                     self.totals.transactions += 1
+                    self.totals.last_commit = committed
                     if self.should_stop() or (until is not None and lsn >= until):
                         break
                 elif buffer is not None:
@@ -313,6 +321,12 @@ class Stream:
         finally:
             if buffer is not None:
                 buffer.close()
+
+    def progress(self) -> None:
+        """The totals to `on_progress`, twice a second at most."""
+        if self.on_progress is not None and time.monotonic() - self.reported >= 0.5:
+            self.reported = time.monotonic()
+            self.on_progress(self.totals)
 
     def write_transaction(self, batch: Batch, buffer, lsn: int, committed: str) -> None:
         columns, stamps = self.columns, self.stamps

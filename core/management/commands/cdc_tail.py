@@ -1,6 +1,9 @@
 import json
+import logging
 import signal
+import time
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -8,6 +11,7 @@ from django.db import connection
 
 from core.errors import ProjectError
 from core.lake.manifest import MANIFEST_FILE, write_checkpoint
+from core.management.live import LiveView
 from core.replication.capture import Totals, Transaction, run_capture
 from core.replication.setup import ReplicationSetupError, valid_name
 from core.replication.target import S3Target
@@ -96,6 +100,9 @@ class Command(BaseCommand):
         except ProjectError as error:
             raise CommandError(f"--output: {error}") from None
         stopping = []
+        self.stderr.style_func = None  # progress and notes, not errors: no red on a terminal
+        self.view = LiveView(self.stderr, logging.getLogger("lakehouse.cdc_tail"))
+        self.started = time.monotonic()
         previous = {
             sig: signal.signal(sig, lambda *_: stopping.append(True))
             for sig in (signal.SIGINT, signal.SIGTERM)
@@ -110,14 +117,16 @@ class Command(BaseCommand):
                 follow=follow,
                 should_stop=lambda: bool(stopping),
                 on_transaction=None if output else self.show,
-                on_note=lambda line: self.stderr.write(line),
+                on_note=self.view.note,
                 create_slot=create_slot,
+                on_progress=self.progress if where is not None else None,
             )
         except ProjectError as error:
             raise CommandError(str(error)) from None
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            self.view.clear()
         self.summary(totals, slot, output)
         if manifest:
             with connection.cursor() as cursor:
@@ -138,6 +147,23 @@ class Command(BaseCommand):
             except (OSError, ValueError, TypeError) as error:
                 raise CommandError(f"--s3-settings {settings}: {error}") from None
         return replace(target, data_format=data_format) if data_format else target
+
+    def progress(self, totals: Totals) -> None:
+        """Changes and files so far, their rate, and how far behind the source the capture is."""
+        changes = sum(totals.changes.values())
+        rate = changes / max(time.monotonic() - self.started, 1e-9)
+        if totals.last_commit is None:
+            behind = "waiting for changes" if totals.caught_up else "starting"
+        elif totals.caught_up:
+            behind = f"caught up (last commit {totals.last_commit[11:19]} UTC)"
+        else:
+            committed = datetime.fromisoformat(totals.last_commit + "+00:00")
+            lag = (datetime.now(UTC) - committed).total_seconds()
+            behind = f"{lag:,.1f} s behind (at {totals.last_commit[11:19]} UTC)"
+        self.view.figures(
+            f"{changes:,} changes ({rate:,.0f}/s) in {totals.files:,} files, "
+            f"{totals.transactions:,} transactions; {behind}"
+        )
 
     def summary(self, totals: Totals, slot: str, output: str | None) -> None:
         if totals.loaded is not None:

@@ -1,12 +1,13 @@
+import logging
 import secrets
 import signal
-import sys
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
 from core.errors import ProjectError
 from core.lake.manifest import MANIFEST_FILE, write_checkpoint
+from core.management.live import LiveView
 from core.replication.folder import CAPTURE_FILE
 from core.simulation.runner import SimulationError, SimulationResult, simulate
 from core.simulation.scenarios import SCENARIOS, ScenarioError, run_scenario
@@ -96,7 +97,9 @@ class Command(BaseCommand):
             sig: signal.signal(sig, lambda *_: stopping.append(True))
             for sig in (signal.SIGINT, signal.SIGTERM)
         }
-        self.live = verbosity >= 1 and sys.stderr.isatty()
+        self.stderr.style_func = None  # progress and notes, not errors: no red on a terminal
+        view = LiveView(self.stderr, logging.getLogger("lakehouse.simulate"))
+        self.view = view if verbosity >= 1 else None
         try:
             result = simulate(
                 seed=seed,
@@ -107,16 +110,15 @@ class Command(BaseCommand):
                 tenant_id=tenant_id,
                 workers=workers,
                 should_stop=lambda: bool(stopping),
-                on_progress=self.progress if self.live else None,
-                on_fault=self.fault if verbosity >= 1 else None,
+                on_progress=self.progress if self.view else None,
+                on_fault=self.view.note if self.view else None,
             )
         except SimulationError as error:
             raise CommandError(str(error)) from None
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-        if self.live:
-            self.stderr.write("")
+            view.clear()
         if verbosity >= 1:
             self.report(result, seed, count, rate, workers)
 
@@ -172,19 +174,15 @@ class Command(BaseCommand):
             raise CommandError(f"no tenant {tenant!r}: give a slug or id from core_tenant")
         return row[0]
 
-    def fault(self, line: str) -> None:
-        self.stderr.write(("\n" if self.live else "") + line)
-
     def progress(self, result: SimulationResult) -> None:
         rate = sum(result.actions.values()) / (result.seconds or 1e-9)
         per_op = {
             op: sum(n for (_, o), n in result.changes.items() if o == op)
             for op in ("insert", "update", "delete")
         }
-        self.stderr.write(
-            f"\r{rate:6.1f} actions/s  inserts {per_op['insert']:,}  updates {per_op['update']:,}  "
-            f"deletes {per_op['delete']:,}   ",
-            ending="",
+        self.view.figures(
+            f"{rate:6.1f} actions/s  inserts {per_op['insert']:,}  updates {per_op['update']:,}  "
+            f"deletes {per_op['delete']:,}"
         )
 
     def report(

@@ -1,0 +1,49 @@
+"""The long-running commands' reporting: a live line on a terminal, log records elsewhere."""
+
+import io
+import logging
+
+from django.core.management.base import OutputWrapper
+
+from core.management.live import LiveView
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_on_a_terminal_figures_are_redrawn_in_place_and_notes_go_above(caplog):
+    screen = Terminal()
+    view = LiveView(OutputWrapper(screen), logging.getLogger("lakehouse.test"))
+    view.figures("10 changes")
+    view.figures("9 changes")  # shorter: the rest of the old line is blanked
+    view.note("lost the connection; reconnecting")
+    view.figures("12 changes")
+    view.clear()
+    assert screen.getvalue() == (
+        "\r10 changes" "\r9 changes "
+        "\r          \r" "lost the connection; reconnecting\n"
+        "\r12 changes" "\r          \r"
+    )  # fmt: skip
+    assert caplog.records == []
+
+
+def test_elsewhere_notes_are_log_records_and_figures_are_logged_when_due(caplog, monkeypatch):
+    caplog.set_level(logging.INFO, logger="lakehouse.test")
+    now = [0.0]
+    monkeypatch.setattr("core.management.live.time.monotonic", lambda: now[0])
+    piped = io.StringIO()
+    view = LiveView(OutputWrapper(piped), logging.getLogger("lakehouse.test"), every=60)
+    for second, text in ((30, "at 30 s"), (61, "at 61 s"), (62, "at 62 s")):  # 62: too soon
+        now[0] = second
+        view.figures(text)
+    view.note("lost the connection; reconnecting")
+    now[0] = 200
+    view.figures("at 200 s")
+    assert piped.getvalue() == ""
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("INFO", "at 61 s"),
+        ("WARNING", "lost the connection; reconnecting"),
+        ("INFO", "at 200 s"),
+    ]
