@@ -33,6 +33,7 @@ import pyarrow as pa
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import (
     CommitFailedException,
+    NamespaceAlreadyExistsError,
     NoSuchTableError,
     TableAlreadyExistsError,
     ValidationException,
@@ -116,23 +117,42 @@ def catalog_database_url() -> str:
 
 
 def open_catalog(warehouse: Location | str) -> SqlCatalog:
+    """The warehouse's catalog, with the namespace made. Two applies that make them at the same
+    moment (the catalog's tables, or the namespace) collide in the database: the one that lost
+    finds them made, next time round."""
+    import sqlalchemy.exc
+
     warehouse = location(warehouse)
+    tries = 3
+    while True:
+        try:
+            catalog = catalog_of(warehouse)
+            if (NAMESPACE,) not in catalog.list_namespaces():
+                catalog.create_namespace(NAMESPACE)
+            return catalog
+        except (
+            NamespaceAlreadyExistsError,
+            sqlalchemy.exc.IntegrityError,
+            sqlalchemy.exc.ProgrammingError,
+        ):
+            tries -= 1
+            if not tries:
+                raise
+
+
+def catalog_of(warehouse: Location) -> SqlCatalog:
     if warehouse.is_local:
         folder = warehouse.path.resolve()
         folder.mkdir(parents=True, exist_ok=True)
-        catalog = SqlCatalog(
+        return SqlCatalog(
             NAMESPACE, uri=f"sqlite:///{folder / CATALOG_FILE}", warehouse=f"file://{folder}"
         )
-    else:
-        catalog = SqlCatalog(
-            catalog_name(warehouse),
-            uri=catalog_database_url(),
-            warehouse=warehouse.uri(),
-            **warehouse.settings.iceberg_properties(),
-        )
-    if (NAMESPACE,) not in catalog.list_namespaces():
-        catalog.create_namespace_if_not_exists(NAMESPACE)
-    return catalog
+    return SqlCatalog(
+        catalog_name(warehouse),
+        uri=catalog_database_url(),
+        warehouse=warehouse.uri(),
+        **warehouse.settings.iceberg_properties(),
+    )
 
 
 def has_catalog(warehouse: Location) -> bool:
