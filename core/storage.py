@@ -371,6 +371,11 @@ class Location(ABC):
     def exists(self, key: str) -> bool:
         return self.read(key) is not None
 
+    def same_as(self, other: Location) -> bool:
+        if self.is_local and other.is_local:
+            return self.path.resolve() == other.path.resolve()
+        return self.uri() == other.uri()
+
     def read_json(self, key: str) -> tuple[dict, str] | None:
         found = self.read(key)
         if found is None:

@@ -129,7 +129,7 @@ def test_the_per_entity_commands_build_a_consistent_world_step_by_step():
     run("seed_products", "--per-tenant", "20", *seed)
     run("seed_orders", "--per-customer", "5", *seed)
     run("seed_events", "--per-customer", "50", *seed)
-    run("seed_subscriptions", "--rate", "0.5", *seed)
+    run("seed_subscriptions", "--share", "0.5", *seed)
     run("seed_invoices", *seed)
     assert counts()["core_customer"] == 120
     assert counts()["core_product"] == 60
@@ -183,12 +183,14 @@ def test_orders_without_products_say_so():
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["seed_tenants", "--count", "-1"], "--count must be at least 1"),
-        (["seed_customers", "--per-tenant", "-5"], "--per-tenant must be at least 1"),
-        (["seed_products", "--per-tenant", "0"], "--per-tenant must be at least 1"),
-        (["seed_orders", "--per-customer", "-2"], "--per-customer must be a positive number"),
-        (["seed_events", "--per-customer", "0"], "--per-customer must be a positive number"),
-        (["seed_subscriptions", "--rate", "1.5"], "--rate must be between 0 and 1"),
+        (["seed_tenants", "--count", "-1"], "--count: must be at least 1, not -1"),
+        (["seed_customers", "--per-tenant", "-5"], "--per-tenant: must be at least 1, not -5"),
+        (["seed_products", "--per-tenant", "0"], "--per-tenant: must be at least 1, not 0"),
+        (["seed_orders", "--per-customer", "-2"], "--per-customer: must be more than 0, not -2"),
+        (["seed_events", "--per-customer", "0"], "--per-customer: must be more than 0, not 0"),
+        (["seed_subscriptions", "--share", "1.5"], "--share: must be between 0 and 1, not 1.5"),
+        (["seed_subscriptions", "--rate", "1.5"], "--rate: must be between 0 and 1, not 1.5"),
+        (["seed_all", "--batch-size", "0"], "--batch-size: must be at least 1, not 0"),
         (["seed_all", "--scale", "huge"], "unknown scale 'huge'"),
         (["seed_all", "--scale", "-2"], "positive number"),
         (["seed_all", "--now", "yesterday"], "--now 'yesterday' is not an ISO date-time"),

@@ -209,7 +209,7 @@ def test_a_three_month_run_stays_inside_the_spec():
         ["seed_customers", "--per-tenant", "3"],
         ["seed_orders", "--per-customer", "0.2"],
         ["seed_events", "--per-customer", "2"],
-        ["seed_subscriptions", "--rate", "0.1"],
+        ["seed_subscriptions", "--share", "0.1"],
         ["seed_invoices"],
     ):
         call_command(*command, "--seed", "4", stdout=io.StringIO())
@@ -316,11 +316,11 @@ def test_focus_on_one_tenant():
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--rate", "-1"], "--rate must be 0"),
-        (["--count", "0"], "--count must be at least 1"),
-        (["--duration", "0"], "--duration must be a positive"),
-        (["--speedup", "0"], "--speedup must be positive"),
-        (["--workers", "0"], "--workers must be between 1 and 64"),
+        (["--rate", "-1"], "--rate: must be at least 0.0, not -1"),
+        (["--count", "0"], "--count: must be at least 1, not 0"),
+        (["--duration", "0"], "--duration: must be more than 0, not 0"),
+        (["--speedup", "0"], "--speedup: must be more than 0, not 0"),
+        (["--workers", "0"], "--workers: must be between 1 and 64, not 0"),
         (["--tenant", "nobody"], "no tenant 'nobody'"),
     ],
 )

@@ -62,18 +62,12 @@ def copy(source: Location, dest: Location, key: str, into: str) -> None:
         dest.publish(spooled, into)
 
 
-def same_place(one: Location, other: Location) -> bool:
-    if one.is_local and other.is_local:
-        return one.path.resolve() == other.path.resolve()
-    return one.uri() == other.uri()
-
-
 def deliver_round(source: Location | str, dest: Location | str, seed: int) -> Round:
     source, dest = location(source), location(dest)
     source.check()
     if not source.exists(CAPTURE_FILE):
         raise ChaosError(f"{source} is not a capture (no {CAPTURE_FILE}): give cdc_tail's --output")
-    if same_place(source, dest):
+    if source.same_as(dest):
         raise ChaosError("the destination must be another folder than the capture")
     dest.check()
     found = dest.read_json(STATE_FILE)

@@ -84,7 +84,7 @@ def test_the_lakehouse_equals_the_source_and_a_rerun_applies_nothing(
 ):
     warehouse = tmp_path / "warehouse"
     out = io.StringIO()
-    arguments = [str(capture), "--warehouse", str(warehouse), "--format", table_format]
+    arguments = [str(capture), "--warehouse", str(warehouse), "--table-format", table_format]
     call_command("lakehouse_apply", *arguments, stdout=out)
     assert f"{table_format} tables" in out.getvalue()
     assert_same(capture, warehouse)
@@ -226,7 +226,9 @@ def test_bad_input_is_one_line_and_applies_nothing(capture, tmp_path, table_form
 
     def fails(folder: Path, into: Path = warehouse, fmt: str = table_format) -> str:
         with pytest.raises(CommandError) as error:
-            call_command("lakehouse_apply", str(folder), "--warehouse", str(into), "--format", fmt)
+            call_command(
+                "lakehouse_apply", str(folder), "--warehouse", str(into), "--table-format", fmt
+            )
         assert "\n" not in str(error.value)
         return str(error.value)
 

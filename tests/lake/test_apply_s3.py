@@ -84,7 +84,7 @@ def files_recorded(warehouse: str, table_format: str) -> Counter:
 def test_the_lakehouse_on_s3_equals_the_source(capture, s3_url, pair):
     warehouse = f"{s3_url}/lake"
     out = io.StringIO()
-    arguments = [capture, "--warehouse", warehouse, "--format", pair[1]]
+    arguments = [capture, "--warehouse", warehouse, "--table-format", pair[1]]
     call_command("lakehouse_apply", *arguments, stdout=out)
     assert f"{pair[1]} tables in {warehouse}" in out.getvalue()
     out = io.StringIO()
@@ -154,7 +154,7 @@ def test_an_apply_overtaken_by_another_plans_again_and_applies_nothing_twice(
 
 def test_two_applies_at_once_on_one_warehouse(capture, s3_url, pair):
     warehouse = f"{s3_url}/lake"
-    arguments = ["lakehouse_apply", capture, "--warehouse", warehouse, "--format", pair[1]]
+    arguments = ["lakehouse_apply", capture, "--warehouse", warehouse, "--table-format", pair[1]]
     both = [manage_py(*arguments), manage_py(*arguments)]
     results = [process.communicate(timeout=300) for process in both]
     for process, (_, err) in zip(both, results, strict=True):
@@ -188,7 +188,7 @@ def test_the_manifest_and_the_exported_sql_on_s3(shop, s3_url, pair, tmp_path):
     out = io.StringIO()
     call_command(
         "simulate", "--scenario", "one-key-lifecycle", "--scenario-size", "0.05",
-        "--manifest", capture, stdout=out,
+        "--manifest", f"{capture}/manifest.json", stdout=out,
     )  # fmt: skip
     assert f"{capture}/manifest.json" in out.getvalue()
     drain(capture, "--manifest")

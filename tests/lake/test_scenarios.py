@@ -65,7 +65,8 @@ def drain(capture: Path, *args: str) -> None:
 
 
 def run(capture: Path, name: str, size: str = SIZE) -> None:
-    quiet("simulate", "--scenario", name, "--scenario-size", size, "--manifest", str(capture))
+    manifest = str(capture / MANIFEST_FILE)
+    quiet("simulate", "--scenario", name, "--scenario-size", size, "--manifest", manifest)
     drain(capture)
 
 
@@ -160,11 +161,12 @@ def test_a_column_added_mid_stream_reaches_the_lake(shop, tmp_path):
             batch_seconds=1, should_stop=stop.is_set, on_note=notes.append,
         )
     )  # fmt: skip
+    # The old meaning, the capture's folder, still works for a release (with a warning).
     quiet("simulate", "--scenario", "hot-key", "--scenario-size", SIZE, "--manifest", str(shop))
     follower.start()
     try:
         time.sleep(1)
-        quiet("simulate", "--scenario", "schema-change", "--manifest", str(shop))
+        quiet("simulate", "--scenario", "schema-change", "--manifest", str(shop / MANIFEST_FILE))
         time.sleep(3)
     finally:
         stop.set()
@@ -188,7 +190,7 @@ def test_scenario_list_and_bad_input(shop, tmp_path):
     with pytest.raises(CommandError, match="no scenario 'nope'"):
         quiet("simulate", "--scenario", "nope")
     with pytest.raises(CommandError, match="not a capture"):
-        quiet("simulate", "--scenario", "hot-key", "--manifest", str(tmp_path / "nowhere"))
+        quiet("simulate", "--scenario", "hot-key", "--manifest", str(tmp_path / MANIFEST_FILE))
     drain(shop)
     run(shop, "hot-key")
     drain(shop, "--manifest")  # the end of the capture, the default checkpoint

@@ -469,7 +469,7 @@ def test_an_existing_slot_without_files_is_a_clear_error(world, tmp_path):
     [
         (["--slot", "Bad-Name"], "--slot: slot name 'Bad-Name'"),
         (["--slot", "x; DROP TABLE core_order"], "--slot: slot name"),
-        (["--batch-seconds", "0"], "--batch-seconds must be at least 1"),
+        (["--batch-seconds", "0"], "--batch-seconds: must be at least 1, not 0"),
     ],
 )
 def test_bad_input_is_one_line(args, message):

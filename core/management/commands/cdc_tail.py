@@ -11,11 +11,12 @@ from django.db import connection
 
 from core.errors import ProjectError
 from core.lake.manifest import MANIFEST_FILE, write_checkpoint
+from core.management.arguments import at_least, usage_error
 from core.management.live import LiveView
 from core.replication.capture import Totals, Transaction, run_capture
 from core.replication.setup import ReplicationSetupError, valid_name
 from core.replication.target import S3Target
-from core.storage import location
+from core.storage import file_at, location
 
 
 class Command(BaseCommand):
@@ -40,12 +41,22 @@ class Command(BaseCommand):
             action="store_true",
             help="without --output: make the slot if there is none (it keeps WAL until dropped)",
         )
-        parser.add_argument("--follow", action="store_true", help="keep streaming until stopped")
-        parser.add_argument("--format", choices=["text", "json"], default="text")
+        parser.add_argument(
+            "--follow",
+            action="store_true",
+            help="keep streaming until Ctrl-C or SIGTERM (default: drain what the slot holds)",
+        )
+        parser.add_argument(
+            "--format",
+            choices=["text", "json"],
+            default="text",
+            help="without --output: how each change is shown (default text)",
+        )
         parser.add_argument(
             "--output",
-            help="write DMS-style files into this folder, or s3://BUCKET/PREFIX (the local S3 "
-            "store, or the one the AWS_* settings name)",
+            metavar="CAPTURE",
+            help="write DMS's S3 layout into this folder, or s3://BUCKET/PREFIX (the local S3 "
+            "store, or the one the AWS_* settings name); default: show the changes instead",
         )
         parser.add_argument(
             "--data-format",
@@ -61,14 +72,18 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--manifest",
-            action="store_true",
+            nargs="?",
+            const="",
+            metavar="FILE",
             help="with --output: when the capture stops, add the source's state to the expected "
-            "results in OUTPUT/manifest.json (run it with nothing else writing)",
+            "results, the capture's manifest (CAPTURE/manifest.json, the default FILE); run it "
+            "with nothing else writing",
         )
         parser.add_argument(
             "--batch-seconds",
-            type=int,
-            help="write a batch of changes at least this often (CdcMaxBatchInterval, default 60)",
+            type=at_least(1),
+            help="write a batch of changes at least this often, in seconds (CdcMaxBatchInterval; "
+            "default: the capture's, 60)",
         )
 
     def handle(
@@ -89,16 +104,21 @@ class Command(BaseCommand):
             valid_name("slot", slot)
         except ReplicationSetupError as error:
             raise CommandError(f"--slot: {error}") from None
-        if manifest and not output:
-            raise CommandError("--manifest goes with --output")
-        if batch_seconds is not None and batch_seconds < 1:
-            raise CommandError("--batch-seconds must be at least 1")
+        if manifest is not None and not output:
+            raise usage_error("--manifest goes with --output")
         target = self.target(s3_settings, data_format)
         self.format = format
         try:
             where = location(output) if output else None
+            if manifest:  # a FILE was given: it can only be the capture's own
+                folder, name = file_at(manifest)
+                if name != MANIFEST_FILE or not folder.same_as(where):
+                    raise usage_error(
+                        f"--manifest: a capture's manifest is {where.uri(MANIFEST_FILE)}, not "
+                        f"{manifest}"
+                    )
         except ProjectError as error:
-            raise CommandError(f"--output: {error}") from None
+            raise usage_error(f"--output: {error}") from None
         stopping = []
         self.stderr.style_func = None  # progress and notes, not errors: no red on a terminal
         self.view = LiveView(self.stderr, logging.getLogger("lakehouse.cdc_tail"))
@@ -128,7 +148,7 @@ class Command(BaseCommand):
                 signal.signal(sig, handler)
             self.view.clear()
         self.summary(totals, slot, output)
-        if manifest:
+        if manifest is not None:
             with connection.cursor() as cursor:
                 try:
                     taken = write_checkpoint(where, cursor, "end of capture")

@@ -3,6 +3,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
+from core.management.arguments import at_least
 from core.replication import DEFAULT_PUBLICATION
 from core.replication.checks import FAIL, PASS, run_checks
 
@@ -17,18 +18,28 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--publication", default=DEFAULT_PUBLICATION)
+        parser.add_argument(
+            "--publication",
+            default=DEFAULT_PUBLICATION,
+            help=f"the publication Debezium reads (default {DEFAULT_PUBLICATION})",
+        )
         parser.add_argument(
             "--lob-max-kb",
-            type=int,
+            type=at_least(1),
             default=32,
             help="the DMS task's LobMaxSize in KB, for the LOB column check (default 32)",
         )
-        parser.add_argument("--format", choices=["table", "json"], default="table")
+        parser.add_argument(
+            "--format",
+            choices=["text", "json", "table"],
+            default="text",
+            help="text: a line per check (default); json: a list of objects",
+        )
 
     def handle(self, *args, publication, lob_max_kb, format, **options):
-        if lob_max_kb < 1:
-            raise CommandError("--lob-max-kb must be at least 1")
+        if format == "table":
+            self.stderr.write("warning: --format table is now --format text; the old spelling "
+                              "goes in the next release")  # fmt: skip
         connection.ensure_connection()
         results = run_checks(connection.connection, publication=publication, lob_max_kb=lob_max_kb)
         if format == "json":

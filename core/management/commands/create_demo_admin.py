@@ -11,7 +11,9 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--username", default="admin", help="default: admin")
+        parser.add_argument(
+            "--username", default="admin", help="the superuser to make (default admin)"
+        )
 
     def handle(self, *args, username: str, **options):
         login = ensure_demo_admin(username=username, user_model=get_user_model())

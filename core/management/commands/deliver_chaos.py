@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from core.errors import ProjectError
 from core.lake.chaos import deliver_round
+from core.management.arguments import at_least
 
 
 class Command(BaseCommand):
@@ -19,14 +20,14 @@ class Command(BaseCommand):
         parser.add_argument(
             "destination", help="the folder, or s3://BUCKET/PREFIX, to deliver into"
         )
-        parser.add_argument("--seed", type=int, default=1, help="default 1")
         parser.add_argument(
-            "--rounds", type=int, default=1, help="rounds to deliver now (default 1)"
+            "--seed", type=int, default=1, help="the rounds are a function of it (default 1)"
+        )
+        parser.add_argument(
+            "--rounds", type=at_least(1), default=1, help="rounds to deliver now (default 1)"
         )
 
     def handle(self, *args, capture, destination, seed, rounds, **options):
-        if rounds < 1:
-            raise CommandError("--rounds must be at least 1")
         for _ in range(rounds):
             try:
                 done = deliver_round(capture, destination, seed)

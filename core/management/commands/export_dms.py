@@ -1,15 +1,19 @@
+import argparse
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
+from core.management.arguments import at_least, renamed
 from core.replication.export import MIN_LOB_MAX_KB, UnknownColumn, export_dms
 
 
 def table_column(value: str) -> tuple[str, str]:
     table, _, column = value.partition(".")
     if not table or not column:
-        raise ValueError
+        raise argparse.ArgumentTypeError(
+            f"takes TABLE.COLUMN, e.g. core_customer.phone, not {value}"
+        )
     return table, column
 
 
@@ -28,23 +32,29 @@ class Command(BaseCommand):
             "--slot", help="an existing logical slot DMS should use (default: DMS makes its own)"
         )
         parser.add_argument(
-            "--lob-max-kb",
-            type=int,
+            "--min-lob-max-kb",
+            type=at_least(1),
             default=MIN_LOB_MAX_KB,
-            help=f"smallest LobMaxSize to use (default {MIN_LOB_MAX_KB}); raised to fit the data",
+            help=f"the smallest LobMaxSize to give the task, in KB (default {MIN_LOB_MAX_KB}); "
+            "raised to twice the largest LOB stored now",
         )
-        parser.add_argument("--target-schema", help="rename schema public to this in the target")
+        renamed(parser, "--lob-max-kb", "--min-lob-max-kb", type=at_least(1))
+        parser.add_argument(
+            "--target-schema",
+            help="rename schema public to this in the target (default: keep public)",
+        )
         parser.add_argument(
             "--strip-table-prefix",
             action="store_true",
-            help="write core_order as order, and so on",
+            help="write core_order as order, and so on (default: keep the names)",
         )
         parser.add_argument(
             "--exclude-column",
             action="append",
+            type=table_column,
             default=[],
             metavar="TABLE.COLUMN",
-            help="leave a column out (repeatable), e.g. core_customer.phone",
+            help="leave a column out (repeatable), e.g. core_customer.phone (default: none)",
         )
 
     def handle(
@@ -52,30 +62,22 @@ class Command(BaseCommand):
         *args,
         output,
         slot,
-        lob_max_kb,
+        min_lob_max_kb,
         target_schema,
         strip_table_prefix,
         exclude_column,
         **options,
     ):
-        if lob_max_kb < 1:
-            raise CommandError("--lob-max-kb must be at least 1")
-        try:
-            excluded = [table_column(value) for value in exclude_column]
-        except ValueError:
-            raise CommandError(
-                "--exclude-column takes TABLE.COLUMN, e.g. core_customer.phone"
-            ) from None
         try:
             with connection.cursor() as cursor:
                 written = export_dms(
                     cursor,
                     output=Path(output),
                     slot=slot,
-                    lob_floor_kb=lob_max_kb,
+                    lob_floor_kb=min_lob_max_kb,
                     target_schema=target_schema,
                     strip_prefix=strip_table_prefix,
-                    exclude_columns=excluded,
+                    exclude_columns=exclude_column,
                 )
         except UnknownColumn as error:
             raise CommandError(f"--exclude-column: {error}") from None

@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from core.errors import ProjectError
 from core.lake.apply import FORMATS, TableApplied, apply_capture
+from core.management.arguments import renamed
 
 
 class Command(BaseCommand):
@@ -23,21 +24,22 @@ class Command(BaseCommand):
             help="where the tables are kept: a folder, or s3://BUCKET/PREFIX",
         )
         parser.add_argument(
-            "--format",
+            "--table-format",
             choices=FORMATS,
             default="delta",
             help="delta: Delta Lake tables at WAREHOUSE/<table> (the default); iceberg: Apache "
             "Iceberg tables, namespace lakehouse, in a SQLite catalog at WAREHOUSE/catalog.db "
             "(for an s3:// warehouse: in PostgreSQL, database lakehouse_catalog)",
         )
+        renamed(parser, "--format", "--table-format", choices=FORMATS)
 
-    def handle(self, *args, capture, warehouse, format, verbosity, **options):
+    def handle(self, *args, capture, warehouse, table_format, verbosity, **options):
         started = time.monotonic()
         try:
             result = apply_capture(
                 capture,
                 warehouse,
-                table_format=format,
+                table_format=table_format,
                 on_table=self.report if verbosity >= 2 else None,
             )
         except ProjectError as error:
@@ -47,7 +49,7 @@ class Command(BaseCommand):
         if verbosity >= 1:
             self.stdout.write(
                 f"applied {result.files:,} files ({rows:,} rows) to "
-                f"{len(result.tables)} {format} tables in {warehouse} in {seconds:.1f}s"
+                f"{len(result.tables)} {table_format} tables in {warehouse} in {seconds:.1f}s"
                 if result.files
                 else f"nothing new in {capture}: every table has taken every file"
             )

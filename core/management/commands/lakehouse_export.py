@@ -25,13 +25,14 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument(
             "capture",
-            help="a cdc_tail --output folder, or its s3://BUCKET/PREFIX (for the schema)",
+            help="a capture: a cdc_tail --output folder, or its s3://BUCKET/PREFIX (for the "
+            "schema)",
         )
         parser.add_argument(
             "--output",
             default="lakehouse-sql",
-            help="a folder, or s3://BUCKET/PREFIX (where Glue looks for job scripts); "
-            "default lakehouse-sql/",
+            help="where to write: a folder, or s3://BUCKET/PREFIX (where Glue looks for job "
+            "scripts); default lakehouse-sql/",
         )
 
     def handle(self, *args, capture, output, **options):

@@ -3,6 +3,7 @@ from django.db import connection
 
 from core.errors import ProjectError
 from core.lake.verify import verify_lake, verify_manifest
+from core.management.arguments import usage_error
 from core.management.reconciling import fail_if_different, write_report
 
 
@@ -26,18 +27,21 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--manifest",
+            metavar="FILE",
             help="a capture's manifest.json (written by simulate --scenario --manifest, or "
-            "cdc_tail --manifest): check the tables against it",
+            "cdc_tail --manifest), on disk or S3: check the tables against it instead of "
+            "PostgreSQL (default: check against PostgreSQL)",
         )
         parser.add_argument(
-            "--checkpoint", help="with --manifest: the checkpoint to check (default: the last)"
+            "--checkpoint",
+            help="with --manifest: the label of the checkpoint to check (default: the last)",
         )
 
     def handle(self, *args, warehouse, manifest, checkpoint, **options):
         if manifest:
             return self.against_manifest(manifest, warehouse, checkpoint)
         if checkpoint:
-            raise CommandError("--checkpoint goes with --manifest")
+            raise usage_error("--checkpoint goes with --manifest")
         try:
             reports = verify_lake(connection.get_connection_params(), warehouse)
         except ProjectError as error:

@@ -1,6 +1,7 @@
 from django.core.management.base import CommandError
 
 from core.generation.profiles import scale_factor
+from core.management.arguments import at_least
 from core.management.seeding_command import SeedCommand
 from core.seeding import CUSTOMERS_PER_BATCH, plan_all, seed_all
 
@@ -33,7 +34,7 @@ class Command(SeedCommand):
         )
         parser.add_argument(
             "--batch-size",
-            type=int,
+            type=at_least(1),
             default=CUSTOMERS_PER_BATCH,
             help=f"customers generated per batch (default {CUSTOMERS_PER_BATCH}); "
             "changes memory use, never the data",
@@ -56,8 +57,6 @@ class Command(SeedCommand):
             scale_factor(scale)
         except ValueError as error:
             raise CommandError(f"--scale: {error}") from None
-        if batch_size < 1:
-            raise CommandError("--batch-size must be at least 1")
         if plan:
             self.stdout.write(f"Plan for --scale {scale} --seed {seed} (nothing written):")
             return plan_all(scale=scale, seed=seed, now=now)

@@ -1,5 +1,4 @@
-from django.core.management.base import CommandError
-
+from core.management.arguments import at_least
 from core.management.seeding_command import SeedCommand
 from core.seeding import seed_customers
 
@@ -12,9 +11,11 @@ class Command(SeedCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--per-tenant", type=int, help="customers to add to each tenant")
+        parser.add_argument(
+            "--per-tenant",
+            type=at_least(1),
+            help="customers to add to each tenant (default: the tier's size)",
+        )
 
     def run(self, *, seed, now, on_rows, per_tenant: int | None, **options):
-        if per_tenant is not None and per_tenant < 1:
-            raise CommandError("--per-tenant must be at least 1")
         return seed_customers(per_tenant=per_tenant, seed=seed, now=now, on_rows=on_rows)

@@ -1,5 +1,4 @@
-from django.core.management.base import CommandError
-
+from core.management.arguments import positive
 from core.management.seeding_command import SeedCommand
 from core.seeding import seed_events
 
@@ -13,9 +12,11 @@ class Command(SeedCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--per-customer", type=float, help="mean events per customer")
+        parser.add_argument(
+            "--per-customer",
+            type=positive(),
+            help="mean events per customer (default: the tier's budget, 35 to 70)",
+        )
 
     def run(self, *, seed, now, on_rows, per_customer: float | None, **options):
-        if per_customer is not None and not per_customer > 0:
-            raise CommandError("--per-customer must be a positive number")
         return seed_events(per_customer=per_customer, seed=seed, now=now, on_rows=on_rows)

@@ -1,5 +1,4 @@
-from django.core.management.base import CommandError
-
+from core.management.arguments import positive
 from core.management.seeding_command import SeedCommand
 from core.seeding import seed_orders
 
@@ -12,9 +11,11 @@ class Command(SeedCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--per-customer", type=float, help="mean orders per customer")
+        parser.add_argument(
+            "--per-customer",
+            type=positive(),
+            help="mean orders per customer (default: the tier's, 3.5 to 7)",
+        )
 
     def run(self, *, seed, now, on_rows, per_customer: float | None, **options):
-        if per_customer is not None and not per_customer > 0:
-            raise CommandError("--per-customer must be a positive number")
         return seed_orders(per_customer=per_customer, seed=seed, now=now, on_rows=on_rows)

@@ -15,7 +15,11 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--publication", default=DEFAULT_PUBLICATION)
+        parser.add_argument(
+            "--publication",
+            default=DEFAULT_PUBLICATION,
+            help=f"the publication to make or drop (default {DEFAULT_PUBLICATION})",
+        )
         parser.add_argument(
             "--replica-identity",
             choices=IDENTITY_CHOICES,
@@ -24,12 +28,15 @@ class Command(BaseCommand):
             "default: the primary key (enough for DMS); full: whole before-images everywhere "
             "(what Debezium needs for old values), at the cost of more WAL",
         )
-        parser.add_argument("--slot", help="also create this logical replication slot")
+        parser.add_argument(
+            "--slot", help="also make this logical replication slot (default: make none)"
+        )
         parser.add_argument(
             "--plugin",
             choices=PLUGINS,
             default="test_decoding",
-            help="output plugin of --slot: test_decoding (what DMS uses) or pgoutput (Debezium)",
+            help="output plugin of --slot: test_decoding (what DMS uses; the default) or "
+            "pgoutput (Debezium)",
         )
         parser.add_argument(
             "--drop", action="store_true", help="with --slot NAME: drop that slot, nothing else"
@@ -37,7 +44,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--drop-publication",
             action="store_true",
-            help="drop the publication and put the replica identities back to default",
+            help="drop the publication and put the replica identities back to default (and "
+            "nothing else)",
         )
 
     def handle(self, *args, publication, replica_identity, slot, plugin, verbosity, **options):

@@ -7,11 +7,12 @@ from django.db import connection
 
 from core.errors import ProjectError
 from core.lake.manifest import MANIFEST_FILE, write_checkpoint
+from core.management.arguments import at_least, between, positive, usage_error
 from core.management.live import LiveView
 from core.replication.folder import CAPTURE_FILE
 from core.simulation.runner import SimulationError, SimulationResult, simulate
 from core.simulation.scenarios import SCENARIOS, ScenarioError, run_scenario
-from core.storage import location
+from core.storage import file_at, location
 
 
 class Command(BaseCommand):
@@ -29,48 +30,58 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument(
             "--rate",
-            type=float,
+            type=at_least(0.0, float),
             default=5.0,
             help="actions per second in all (default 5; 0 = as fast as possible)",
         )
-        parser.add_argument("--count", type=int, help="stop after this many actions")
-        parser.add_argument("--duration", type=float, help="stop after this many seconds")
+        parser.add_argument(
+            "--count", type=at_least(1), help="stop after this many actions (default: no limit)"
+        )
+        parser.add_argument(
+            "--duration",
+            type=positive(),
+            help="stop after this many seconds (default: at Ctrl-C or SIGTERM)",
+        )
         parser.add_argument(
             "--seed",
             type=int,
             help="random seed (default: a random one, printed); the same seed and --count on "
             "the same data, unthrottled with one worker, make the same changes",
         )
-        parser.add_argument("--tenant", help="focus on one tenant (slug or id)")
+        parser.add_argument(
+            "--tenant", help="focus on one tenant, by slug or id (default: every tenant)"
+        )
         parser.add_argument(
             "--speedup",
-            type=float,
+            type=positive(),
             default=1.0,
-            help="simulated time runs this many times faster than wall time (never past now)",
+            help="simulated time runs this many times faster than wall time, never past now "
+            "(default 1)",
         )
         parser.add_argument(
             "--workers",
-            type=int,
+            type=between(1, 64, int),
             default=1,
             help="processes running actions at once, each on its own connection (default 1)",
         )
         parser.add_argument(
             "--scenario",
             help="instead of the shop's day: run named stress scenarios (comma-separated, or "
-            "`all`); `--scenario list` says what each tests",
+            "`all`); `--scenario list` says what each tests (default: the shop's day)",
         )
         parser.add_argument(
             "--scenario-size",
-            type=float,
+            type=positive(),
             default=1.0,
             help="scale the scenarios' row counts (default 1: e.g. 100,000 rows in one "
             "transaction)",
         )
         parser.add_argument(
             "--manifest",
-            metavar="CAPTURE_DIR",
+            metavar="FILE",
             help="with --scenario: after each scenario, add the source's state to the expected "
-            "results in CAPTURE_DIR/manifest.json",
+            "results, the manifest of the capture taking the changes (CAPTURE/manifest.json, on "
+            "disk or S3; default: none)",
         )
 
     def handle(
@@ -79,17 +90,7 @@ class Command(BaseCommand):
         if options["scenario"]:
             return self.scenarios(options["scenario"], seed, options)
         if options["manifest"]:
-            raise CommandError("--manifest goes with --scenario")
-        if rate < 0:
-            raise CommandError("--rate must be 0 (as fast as possible) or more")
-        if count is not None and count < 1:
-            raise CommandError("--count must be at least 1")
-        if duration is not None and duration <= 0:
-            raise CommandError("--duration must be a positive number of seconds")
-        if speedup <= 0:
-            raise CommandError("--speedup must be positive")
-        if not 1 <= workers <= 64:
-            raise CommandError("--workers must be between 1 and 64")
+            raise usage_error("--manifest goes with --scenario")
         seed = secrets.randbelow(2**31) if seed is None else seed
         tenant_id = self.tenant_id(tenant) if tenant else None
         stopping = []
@@ -131,19 +132,17 @@ class Command(BaseCommand):
         names = list(SCENARIOS) if chosen == "all" else [n.strip() for n in chosen.split(",")]
         unknown = [name for name in names if name not in SCENARIOS]
         if unknown:
-            raise CommandError(
+            raise usage_error(
                 f"no scenario {unknown[0]!r}: choose from {', '.join(SCENARIOS)} or all "
                 "(--scenario list says what each tests)"
             )
-        if options["scenario_size"] <= 0:
-            raise CommandError("--scenario-size must be positive")
         try:
-            folder = location(options["manifest"]) if options["manifest"] else None
+            folder = self.capture_of(options["manifest"]) if options["manifest"] else None
             is_capture = folder is None or folder.exists(CAPTURE_FILE)
         except ProjectError as error:
-            raise CommandError(f"--manifest: {error}") from None
+            raise usage_error(f"--manifest: {error}") from None
         if not is_capture:
-            raise CommandError(
+            raise usage_error(
                 f"{folder} is not a capture (no {CAPTURE_FILE}): run cdc_tail --output {folder} "
                 "first, so that the manifest belongs to it"
             )
@@ -163,6 +162,21 @@ class Command(BaseCommand):
                 line += f"; expected results at {taken['lsn']} in {folder.uri(MANIFEST_FILE)}"
             self.stdout.write(line)
         self.stdout.write(f"(repeat with --seed {seed} on the same data)")
+
+    def capture_of(self, manifest: str):
+        """The capture a manifest file belongs to: the folder it is in. A folder given instead
+        (the old meaning of --manifest) is taken for its manifest.json, with a warning."""
+        where = location(manifest)
+        if where.exists(CAPTURE_FILE):
+            self.stderr.write(
+                f"warning: --manifest now takes the file: {where.uri(MANIFEST_FILE)}; a folder "
+                "goes in the next release"
+            )
+            return where
+        folder, name = file_at(manifest)
+        if name != MANIFEST_FILE:
+            raise usage_error(f"--manifest: a capture's manifest is named {MANIFEST_FILE}")
+        return folder
 
     def tenant_id(self, tenant: str):
         with connection.cursor() as cursor:
