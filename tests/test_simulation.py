@@ -18,8 +18,9 @@ from core.generation.pools import pools_for
 from core.generation.randomness import new_uuid
 from core.loading import delete_all
 from core.replication.verify import verify_capture
-from core.seeding import seed_all, stored_catalog, stored_subscriptions, stored_tenants
+from core.seeding import seed_all
 from core.simulation.runner import UNTHROTTLED_STEP, simulate
+from core.stored import stored_catalog, stored_subscriptions, stored_tenants
 from tests.conftest import NOW
 from tests.seeded import (
     digest,

@@ -24,76 +24,33 @@ or repetition of deliveries nor on how the changes were split into files.
 """
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from core.lake.capture_files import (
-    DELETED,
-    LakeError,
+from core.capture.reader import (
     TableFiles,
     capture_table,
     check_columns,
-    lake_schema,
     open_capture,
     read_chunks,
     read_file,
 )
-from core.replication.folder import Capture
-from core.replication.schema import Table
-from core.replication.target import CHANGE_SEQUENCE_COLUMN, OP_COLUMN, S3Target
+from core.capture.record import Capture
+from core.capture.schema import Table
+from core.capture.target import CHANGE_SEQUENCE_COLUMN, OP_COLUMN, S3Target
+from core.lake.tables import DELETED, CommitConflict, LakeError, TableStore, lake_schema
 from core.storage import Location, StoredFile, location
 
 WAREHOUSE_RECORD = "lakehouse.json"  # the capture a warehouse is built from: settings, schema
-FILES_KEY = "lakehouse.files"
-CAPTURE_KEY = "lakehouse.capture"
 # Change files applied by one MERGE at most (full-load files go one by one: they are big).
 FILES_PER_MERGE = 50
 FORMATS = ("delta", "iceberg")
 # Times a table's apply plans again after another apply committed to it first.
 REPLANS = 20
-
-
-class CommitConflict(LakeError):
-    """Another writer committed to the table since this apply planned: plan again."""
-
-
-class TableStore(Protocol):
-    """One lakehouse table in one format."""
-
-    def taken(self) -> tuple[set[str], str | None]:
-        """The capture files the table has taken, and the capture it was built from, as of
-        the table's current version: the version the next commits are planned from."""
-
-    def merge(self, batch: pa.Table, files: list[str], capture_id: str) -> None:
-        """Apply one row per key (the last change) with the sequence guard, and record
-        `files` in the same commit; CommitConflict if the table moved since it was planned
-        from."""
-
-    def append(self, chunks: Iterator[pa.Table], files: list[str], capture_id: str) -> int:
-        """Add rows whose keys the table does not hold, in one commit that records `files`;
-        the number of rows added (CommitConflict as for merge)."""
-
-    def register(self, duck, name: str) -> None:
-        """Make the table (tombstones included) readable in a DuckDB connection as `name`."""
-
-
-def register_files(duck, name: str, paths: list[str], schema: pa.Schema) -> None:
-    """A table that is exactly its Parquet data files (no deletion vectors, no delete files),
-    as a DuckDB view: DuckDB streams them within its memory limit, whatever the table's size."""
-    if not paths:
-        duck.register(name, schema.empty_table())
-        return
-    listed = ", ".join("'" + path.replace("'", "''") + "'" for path in paths)
-    files = f"read_parquet([{listed}], union_by_name = true)"
-    present = set(duck.sql(f"SELECT * FROM {files} LIMIT 0").columns)
-    # A column added to the table that no data file holds yet: NULL in every row.
-    added = "".join(f', NULL AS "{n}"' for n in schema.names if n not in present)
-    duck.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT *{added} FROM {files}")
 
 
 @dataclass

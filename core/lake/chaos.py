@@ -14,10 +14,10 @@ import random
 import shutil
 from dataclasses import dataclass
 
+from core.capture import SCHEMA
+from core.capture.reader import hidden
+from core.capture.record import CAPTURE_FILE
 from core.errors import ProjectError
-from core.lake.capture_files import hidden
-from core.replication import SCHEMA
-from core.replication.folder import CAPTURE_FILE
 from core.storage import Location, location
 
 STATE_FILE = ".chaos.json"

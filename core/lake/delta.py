@@ -15,8 +15,8 @@ import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
-from core.lake.apply import CAPTURE_KEY, FILES_KEY, CommitConflict, register_files
-from core.replication.target import CHANGE_SEQUENCE_COLUMN
+from core.capture.target import CHANGE_SEQUENCE_COLUMN
+from core.lake.tables import CAPTURE_KEY, FILES_KEY, CommitConflict, register_files
 from core.storage import S3Settings
 
 # delta-rs buffers a whole row group before writing it (a million rows by default) and reads

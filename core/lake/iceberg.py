@@ -40,9 +40,8 @@ from pyiceberg.exceptions import (
 )
 from pyiceberg.expressions import In
 
-from core.lake.apply import CAPTURE_KEY, FILES_KEY, CommitConflict, register_files
-from core.lake.capture_files import LakeError
-from core.replication.target import CHANGE_SEQUENCE_COLUMN
+from core.capture.target import CHANGE_SEQUENCE_COLUMN
+from core.lake.tables import CAPTURE_KEY, FILES_KEY, CommitConflict, LakeError, register_files
 from core.storage import Location, S3Settings, location
 
 CATALOG_FILE = "catalog.db"

@@ -23,13 +23,14 @@ not hashed. Rows whose `_deleted` column is true (this project's tombstones) are
 import json
 from datetime import UTC, datetime
 
+from core.capture import SCHEMA
+from core.capture.files import is_timestamp, timestamp_unit
+from core.capture.record import Capture
+from core.capture.schema import Column, Table
+from core.capture.target import S3Target
 from core.errors import ProjectError
-from core.replication import SCHEMA
-from core.replication.files import is_timestamp, timestamp_unit
-from core.replication.folder import Capture
-from core.replication.schema import Column, Table, read_schema
-from core.replication.target import S3Target
-from core.replication.verify import DUCK_RANGE, POSTGRES_RANGE, postgres_text, quoted, row_hash
+from core.reconcile import DUCK_RANGE, POSTGRES_RANGE, postgres_text, quoted, row_hash
+from core.replication.schema import read_schema
 from core.storage import Location, location
 
 MANIFEST_FILE = "manifest.json"

@@ -9,9 +9,10 @@ sequence, then update when matched and newer, insert when not; a delete as a tom
 
 import sqlglot
 
-from core.lake.capture_files import DELETED, lake_schema
-from core.replication.schema import Table
-from core.replication.target import CHANGE_SEQUENCE_COLUMN, OP_COLUMN, S3Target
+from core.capture.schema import Table
+from core.capture.target import CHANGE_SEQUENCE_COLUMN, OP_COLUMN, S3Target
+from core.lake.tables import DELETED, lake_schema
+from core.reconcile import quoted
 
 # Our name for an engine -> sqlglot's dialect (Athena's: Hive DDL, Trino DML).
 DIALECTS = {"duckdb": "duckdb", "spark": "spark", "athena": "athena"}
@@ -23,10 +24,6 @@ ARROW_SQL = {
     "int64": "BIGINT",
     "date32[day]": "DATE",
 }
-
-
-def quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def sql_type(arrow_type) -> str:

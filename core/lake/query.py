@@ -8,9 +8,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from core.lake.apply import open_stores, open_warehouse
-from core.lake.capture_files import DELETED, lake_schema
-from core.replication.connections import session
-from core.replication.verify import ScratchDuckDB, s3_of
+from core.lake.tables import DELETED, lake_schema
+from core.reconcile import ScratchDuckDB, s3_of, session
 from core.storage import Location
 
 # The README's sample queries, verbatim (a test checks the README still shows exactly these).

@@ -6,8 +6,10 @@ core/replication/verify.py). Tombstones (`_deleted`) are not rows."""
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.capture import SCHEMA
+from core.capture.schema import Table
+from core.capture.target import S3Target
 from core.lake.apply import WAREHOUSE_RECORD, open_stores, open_warehouse
-from core.lake.capture_files import DELETED, lake_schema
 from core.lake.manifest import (
     ManifestError,
     checkpoint_tables,
@@ -16,11 +18,8 @@ from core.lake.manifest import (
     pick_checkpoint,
     read_manifest,
 )
-from core.replication import SCHEMA
-from core.replication.connections import session
-from core.replication.schema import Table
-from core.replication.target import S3Target
-from core.replication.verify import (
+from core.lake.tables import DELETED, lake_schema
+from core.reconcile import (
     ScratchDuckDB,
     TableReport,
     compare_table,
@@ -28,6 +27,7 @@ from core.replication.verify import (
     quoted,
     row_hash,
     s3_of,
+    session,
 )
 from core.storage import Location, file_at, location
 

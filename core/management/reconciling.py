@@ -4,7 +4,7 @@ from collections.abc import Callable
 
 from django.core.management.base import CommandError
 
-from core.replication.verify import TableReport
+from core.reconcile import TableReport
 
 INDENT = " " * 18
 

@@ -1,7 +1,8 @@
 """Logical replication for CDC: setup, readiness checks and the DMS hand-off."""
 
+from core.capture import SCHEMA
+
 # The tables DMS moves: everything of the core app in schema public.
-SCHEMA = "public"
 TABLE_PREFIX = "core_"
 DEFAULT_PUBLICATION = "dms_publication"
 
@@ -15,7 +16,3 @@ def core_tables(cursor) -> list[str]:
         [SCHEMA, TABLE_PREFIX.replace("_", "\\_") + "%"],
     )
     return [name for (name,) in cursor.fetchall()]
-
-
-def quote_identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'

@@ -11,7 +11,9 @@ from dataclasses import asdict, dataclass
 
 import psycopg2
 
-from core.replication import SCHEMA, core_tables, quote_identifier
+from core.capture import SCHEMA
+from core.reconcile import quoted
+from core.replication import core_tables
 from core.replication.schema import read_schema
 
 PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
@@ -145,8 +147,8 @@ def replication_rights(cursor, context: Context) -> Check:
         "replication rights",
         FAIL,
         f"{user}: no REPLICATION",
-        f"ALTER ROLE {quote_identifier(user)} WITH REPLICATION; "
-        f"on RDS/Aurora: GRANT rds_replication TO {quote_identifier(user)};",
+        f"ALTER ROLE {quoted(user)} WITH REPLICATION; "
+        f"on RDS/Aurora: GRANT rds_replication TO {quoted(user)};",
     )
 
 
@@ -179,10 +181,7 @@ def publication(cursor, context: Context) -> Check:
     name = context.publication
     cursor.execute("SELECT 1 FROM pg_publication WHERE pubname = %s", [name])
     row = cursor.fetchone()
-    create = (
-        f"CREATE PUBLICATION {quote_identifier(name)} FOR ALL TABLES; "
-        "(or: manage.py setup_replication)"
-    )
+    create = f"CREATE PUBLICATION {quoted(name)} FOR ALL TABLES; (or: manage.py setup_replication)"
     why = "Debezium and pgoutput need it; DMS with test_decoding does not"
     if row is None:
         return Check("publication", WARN, f"{name} missing ({why})", create)
@@ -197,7 +196,7 @@ def publication(cursor, context: Context) -> Check:
             "publication",
             WARN,
             f"{name} lacks {', '.join(missing)}",
-            f"ALTER PUBLICATION {quote_identifier(name)} ADD TABLE {', '.join(missing)};",
+            f"ALTER PUBLICATION {quoted(name)} ADD TABLE {', '.join(missing)};",
         )
     return Check(
         "publication",

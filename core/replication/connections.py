@@ -2,25 +2,15 @@
 the errors a user can fix, each as one line."""
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import psycopg2
 import psycopg2.extras
 
-from core.replication.folder import CaptureError
-from core.replication.schema import Table, read_schema
-from core.replication.target import lsn_number
-
-SESSION_OPTIONS = "-c TimeZone=UTC -c DateStyle=ISO -c IntervalStyle=postgres"
-
-
-def session_params(params: dict) -> dict:
-    """Connection parameters (Django's, less its own cursor class) with a UTC, ISO session:
-    timestamps print one way everywhere."""
-    options = " ".join(part for part in (params.get("options"), SESSION_OPTIONS) if part)
-    plain = {key: value for key, value in params.items() if key != "cursor_factory"}
-    return {**plain, "options": options}
+from core.capture.record import CaptureError
+from core.capture.schema import Table
+from core.capture.target import lsn_number
+from core.reconcile import session, session_params
+from core.replication.schema import read_schema
 
 
 def friendly(error: psycopg2.Error, *, slot: str, params: dict) -> CaptureError | None:
@@ -56,18 +46,6 @@ def connection_lost(error: BaseException) -> bool:
     mid-stream shows as `no COPY in progress`), or a connection (08) or shutdown (57) class."""
     code = getattr(error, "pgcode", None)
     return code is None or code[:2] in ("08", "57")
-
-
-@contextmanager
-def session(params: dict) -> Iterator:
-    """A cursor on a UTC session of its own, committed when the block ends, and the connection
-    closed whatever happens."""
-    connection = psycopg2.connect(**session_params(params))
-    try:
-        with connection, connection.cursor() as cursor:
-            yield cursor
-    finally:
-        connection.close()
 
 
 def replication_connection(params: dict):

@@ -6,9 +6,11 @@ import math
 from dataclasses import asdict
 from pathlib import Path
 
-from core.replication import DEFAULT_PUBLICATION, SCHEMA, TABLE_PREFIX
-from core.replication.schema import Table, read_schema
-from core.replication.target import CHANGE_SEQUENCE_COLUMN, S3Target
+from core.capture import SCHEMA
+from core.capture.schema import Table
+from core.capture.target import CHANGE_SEQUENCE_COLUMN, S3Target
+from core.replication import DEFAULT_PUBLICATION, TABLE_PREFIX
+from core.replication.schema import read_schema
 
 MIN_LOB_MAX_KB = 32
 

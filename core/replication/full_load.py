@@ -4,12 +4,14 @@ from datetime import datetime
 
 import psycopg2
 
-from core.replication import SCHEMA
-from core.replication.connections import replication_connection, session, session_params
-from core.replication.files import FileWriter, is_timestamp, utc_timestamp
-from core.replication.folder import LOAD_MARKER, Capture, Layout, crash_point, table_record
-from core.replication.schema import Table
-from core.replication.target import LOAD_SEQUENCE, lsn_number
+from core.capture import SCHEMA
+from core.capture.files import FileWriter, is_timestamp, utc_timestamp
+from core.capture.record import Capture, table_record
+from core.capture.schema import Table
+from core.capture.target import LOAD_SEQUENCE, lsn_number
+from core.reconcile import session, session_params
+from core.replication.connections import replication_connection
+from core.replication.folder import LOAD_MARKER, Layout, crash_point
 
 FULL_LOAD_FETCH = 5_000
 

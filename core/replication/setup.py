@@ -3,7 +3,9 @@
 import re
 from dataclasses import dataclass, field
 
-from core.replication import SCHEMA, core_tables, quote_identifier
+from core.capture import SCHEMA
+from core.reconcile import quoted
+from core.replication import core_tables
 from core.replication.schema import read_schema
 
 PLUGINS = ("test_decoding", "pgoutput")
@@ -75,7 +77,7 @@ def setup_replication(
         report.existing.append(f"publication {publication}")
     else:
         try:
-            cursor.execute(f"CREATE PUBLICATION {quote_identifier(publication)} FOR ALL TABLES")
+            cursor.execute(f"CREATE PUBLICATION {quoted(publication)} FOR ALL TABLES")
         except Exception as error:
             raise ReplicationSetupError(
                 f"could not create publication {publication} ({str(error).strip()}): "
@@ -95,9 +97,7 @@ def setup_replication(
         if current == REPLICA_IDENTITIES[identity]:
             unchanged.append(f"{table} {identity}")
             continue
-        cursor.execute(
-            f"ALTER TABLE {SCHEMA}.{quote_identifier(table)} REPLICA IDENTITY {identity.upper()}"
-        )
+        cursor.execute(f"ALTER TABLE {SCHEMA}.{quoted(table)} REPLICA IDENTITY {identity.upper()}")
         why = " (it has LOB columns)" if replica_identity == "auto" and identity == "full" else ""
         report.done.append(f"set replica identity {identity} on {table}{why}")
     if unchanged:
@@ -143,7 +143,7 @@ def drop_publication(cursor, *, publication: str) -> SetupReport:
     valid_name("publication", publication)
     report = SetupReport()
     if publication_exists(cursor, publication):
-        cursor.execute(f"DROP PUBLICATION {quote_identifier(publication)}")
+        cursor.execute(f"DROP PUBLICATION {quoted(publication)}")
         report.done.append(f"dropped publication {publication}")
     else:
         report.existing.append(f"no publication {publication}")
@@ -153,6 +153,6 @@ def drop_publication(cursor, *, publication: str) -> SetupReport:
         [SCHEMA, core_tables(cursor)],
     )
     for (table,) in cursor.fetchall():
-        cursor.execute(f"ALTER TABLE {SCHEMA}.{quote_identifier(table)} REPLICA IDENTITY DEFAULT")
+        cursor.execute(f"ALTER TABLE {SCHEMA}.{quoted(table)} REPLICA IDENTITY DEFAULT")
         report.done.append(f"set replica identity default on {table}")
     return report

@@ -10,7 +10,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from core.replication import SCHEMA
+from core.capture import SCHEMA
+from core.capture.files import FileWriter, is_timestamp, utc_timestamp
+from core.capture.record import Capture
+from core.capture.target import change_sequence
 from core.replication.connections import (
     current_wal_lsn,
     replication_connection,
@@ -23,9 +26,7 @@ from core.replication.decoding import (
     parse_change,
     values_in_order,
 )
-from core.replication.files import FileWriter, is_timestamp, utc_timestamp
-from core.replication.folder import Capture, Layout, crash_point
-from core.replication.target import change_sequence
+from core.replication.folder import Layout, crash_point
 from core.storage import Lock
 
 DECODING_OPTIONS = {"include-timestamp": "on", "skip-empty-xacts": "on"}

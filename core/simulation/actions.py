@@ -49,7 +49,7 @@ from core.generation.profiles import TIERS
 from core.generation.randomness import derive_rng, new_uuid
 from core.generation.rules import money, order_number, plan_amount
 from core.loading import CopyWriter
-from core.seeding import (
+from core.stored import (
     last_customer_number,
     last_order_sequences,
     stored_catalog,

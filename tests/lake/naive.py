@@ -21,7 +21,7 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 
-from core.lake.capture_files import open_capture, read_file
+from core.capture.reader import open_capture, read_file
 
 MISTAKES = ("by_timestamp", "no_dedupe", "partition_join", "fixed_schema")
 

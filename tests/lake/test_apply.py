@@ -14,10 +14,12 @@ import sqlglot
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from core.lake import apply, capture_files
+from core.capture import reader
+from core.capture.reader import open_capture
+from core.lake import apply
 from core.lake.apply import open_stores
-from core.lake.capture_files import LakeError, lake_schema, open_capture
 from core.lake.query import SAMPLE_QUERIES
+from core.lake.tables import LakeError, lake_schema
 from core.lake.verify import verify_lake
 from core.replication.setup import drop_publication, setup_replication
 from core.seeding import seed_all
@@ -178,7 +180,7 @@ def test_a_full_load_file_after_the_changes_is_merged_in_chunks_through_a_crash(
     deliver(loads=False)
     apply_to(delivered, warehouse, table_format)
     deliver(loads=True)
-    monkeypatch.setattr(capture_files, "CHUNK_ROWS", 1000)
+    monkeypatch.setattr(reader, "CHUNK_ROWS", 1000)
     real, chunks = apply.as_lake_rows, []
 
     def killed_at_the_third_chunk(rows, schema):

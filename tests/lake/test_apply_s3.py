@@ -13,8 +13,9 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from core.lake import apply
-from core.lake.apply import FILES_KEY, WAREHOUSE_RECORD
+from core.lake.apply import WAREHOUSE_RECORD
 from core.lake.iceberg import NAMESPACE, catalog_name, open_catalog
+from core.lake.tables import FILES_KEY
 from core.lake.verify import verify_lake, verify_manifest
 from core.simulation.runner import simulate
 from core.storage import location

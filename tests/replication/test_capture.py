@@ -17,11 +17,12 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
+from core.capture.files import read_rows
+from core.capture.record import Capture
+from core.capture.target import LOAD_SEQUENCE, S3Target, change_range
 from core.models import Customer, Event, Order, Product
-from core.replication.connections import read_tables, session_params
-from core.replication.files import read_rows
-from core.replication.folder import Capture
-from core.replication.target import LOAD_SEQUENCE, S3Target, change_range
+from core.reconcile import session_params
+from core.replication.connections import read_tables
 from core.replication.verify import verify_capture
 from core.storage import LocalLocation, StoredFile
 from tests.seeded import restart_server, subprocess_environment, value

@@ -12,12 +12,12 @@ import time
 import pytest
 from django.core.management import CommandError, call_command
 
-from core.lake.capture_files import open_capture
+from core.capture.files import read_rows
+from core.capture.reader import open_capture
+from core.capture.record import Capture, CaptureError
+from core.capture.target import S3Target, change_range
 from core.models import Product
 from core.replication.connections import read_tables
-from core.replication.files import read_rows
-from core.replication.folder import Capture, CaptureError
-from core.replication.target import S3Target, change_range
 from core.replication.verify import verify_capture
 from core.storage import LEASE_FILE, S3Lease, StorageError, location
 from lakehouse.localdb import free_port

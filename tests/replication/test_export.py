@@ -9,8 +9,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from core.replication.schema import dms_type
-from core.replication.target import S3Target
+from core.capture.schema import dms_type
+from core.capture.target import S3Target
 from tests.factories import EventFactory
 
 pytestmark = pytest.mark.django_db

@@ -4,8 +4,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from core.replication.files import utc_timestamp
-from core.replication.target import (
+from core.capture.files import utc_timestamp
+from core.capture.target import (
     S3Target,
     TargetSettingsError,
     change_range,

@@ -9,13 +9,13 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
+from core.capture.target import S3Target
 from core.errors import ProjectError
 from core.lake.manifest import MANIFEST_FILE, write_checkpoint
 from core.management.arguments import at_least, usage_error
 from core.management.live import LiveView
 from core.replication.capture import Totals, Transaction, run_capture
 from core.replication.setup import ReplicationSetupError, valid_name
-from core.replication.target import S3Target
 from core.storage import file_at, location
 
 

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from core.capture.reader import open_capture
 from core.errors import ProjectError
-from core.lake.capture_files import open_capture
 from core.lake.merge_sql import create_sql, glue_job, merge_sql
 from core.storage import location
 

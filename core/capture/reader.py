@@ -10,23 +10,12 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from core.errors import ProjectError
-from core.replication import SCHEMA
-from core.replication.files import arrow_schema, arrow_type, file_columns, text_lines
-from core.replication.folder import Capture
-from core.replication.schema import Column, Table
-from core.replication.target import (
-    CHANGE_SEQUENCE_COLUMN,
-    S3Target,
-    change_range,
-)
+from core.capture import SCHEMA
+from core.capture.files import arrow_schema, file_columns, text_lines
+from core.capture.record import Capture, CaptureError
+from core.capture.schema import Column, Table
+from core.capture.target import S3Target, change_range
 from core.storage import Location, StoredFile, location
-
-DELETED = "_deleted"  # a lakehouse table keeps a deleted key as a tombstone (see delta.py)
-
-
-class LakeError(ProjectError):
-    """One line for the user: what is wrong and what to do; nothing was applied."""
 
 
 @dataclass(frozen=True)
@@ -52,20 +41,20 @@ def hidden(name: str) -> bool:
 
 def open_capture(folder: Location | str) -> tuple[Capture, dict[str, TableFiles]]:
     """The capture's record and each table's files; a location that is not a capture, or files
-    that disagree with its settings, are a LakeError (or a StorageError, if it cannot be
+    that disagree with its settings, are a CaptureError (or a StorageError, if it cannot be
     reached)."""
     folder = location(folder)
     folder.check()
     if folder.is_local and not folder.path.is_dir():
-        raise LakeError(f"{folder} is not a folder: give the --output folder of cdc_tail")
+        raise CaptureError(f"{folder} is not a folder: give the --output folder of cdc_tail")
     capture = Capture.load(folder)
     if capture is None:
-        raise LakeError(
+        raise CaptureError(
             f"{folder} is not a capture: it has no capture.json (make one with "
             f"`manage.py cdc_tail --output {folder}`)"
         )
     if not capture.tables:
-        raise LakeError(
+        raise CaptureError(
             f"{folder} was written by an older cdc_tail that did not record its schema: "
             "capture again into a new folder"
         )
@@ -74,11 +63,13 @@ def open_capture(folder: Location | str) -> tuple[Capture, dict[str, TableFiles]
     for name, record in sorted(capture.tables.items()):
         table = capture_table(name, record)
         if table.primary_key != ["id"]:
-            raise LakeError(f"{name} has primary key {table.primary_key}; the lakehouse keys by id")
+            raise CaptureError(
+                f"{name} has primary key {table.primary_key}; the lakehouse keys by id"
+            )
         files = [f for f in folder.files(f"{SCHEMA}/{name}") if not hidden(f.name)]
         strangers = [f for f in files if not f.name.endswith(suffix)]
         if strangers:
-            raise LakeError(
+            raise CaptureError(
                 f"{strangers[0]} disagrees with the capture's settings (it writes {suffix} "
                 "files): move it out of the folder"
             )
@@ -87,7 +78,7 @@ def open_capture(folder: Location | str) -> tuple[Capture, dict[str, TableFiles]
         changes = [f for f in files if change_range(f.name)]
         unknown = [f for f in files if f not in loads and f not in changes]
         if unknown:
-            raise LakeError(f"{unknown[0]} is neither a LOAD file nor a change file")
+            raise CaptureError(f"{unknown[0]} is neither a LOAD file nor a change file")
         committed = sorted((f for f in changes if capture.records(f.name)), **by_name)
         found[name] = TableFiles(table, loads, committed)
     return capture, found
@@ -112,7 +103,7 @@ def file_header(file: StoredFile, target: S3Target) -> list[str] | None:
             with file.open() as handle:
                 return pq.read_schema(handle).names
         except (pa.ArrowInvalid, OSError) as error:
-            raise LakeError(f"{file} is not a Parquet file ({error})") from None
+            raise CaptureError(f"{file} is not a Parquet file ({error})") from None
     if not target.add_column_name:
         return None
     with text_lines(file) as handle:
@@ -131,24 +122,12 @@ def check_columns(tables: dict[str, TableFiles], target: S3Target) -> None:
             if found is not None and added_later(found, expected) is None:
                 extra = [name for name in found if name not in expected]
                 missing = [name for name in expected if name not in found]
-                raise LakeError(
+                raise CaptureError(
                     f"{path} does not have the capture's columns (new: {extra or 'none'}, "
                     f"gone: {missing or 'none'}): the source schema changed in a way the "
                     "lakehouse does not follow (only added columns are); apply a new capture "
                     "to a new warehouse"
                 )
-
-
-def lake_schema(table: Table, target: S3Target) -> pa.Schema:
-    """A lakehouse table: the source's columns, the commit time and change sequence of the
-    row's last change, and whether that change deleted it."""
-    fields = [pa.field(column.name, arrow_type(column.type, target)) for column in table.columns]
-    fields += [
-        pa.field(target.timestamp_column_name, pa.string()),
-        pa.field(CHANGE_SEQUENCE_COLUMN, pa.string()),
-        pa.field(DELETED, pa.bool_()),
-    ]
-    return pa.schema(fields)
 
 
 CHUNK_ROWS = 50_000  # rows read and applied at a time from a full-load file
@@ -157,7 +136,7 @@ CSV_BLOCK = 1 << 22
 
 def read_chunks(file: StoredFile, table: Table, target: S3Target, rows: int | None = None):
     """A capture file's rows, typed, `rows` (CHUNK_ROWS) at a time, so memory stays flat
-    whatever the file's size; a file that does not follow the settings is a LakeError."""
+    whatever the file's size; a file that does not follow the settings is a CaptureError."""
     rows = rows or CHUNK_ROWS
     schema = arrow_schema(table, target)  # the typed columns cdc_tail writes
     path = file.uri
@@ -193,13 +172,13 @@ def read_chunks(file: StoredFile, table: Table, target: S3Target, rows: int | No
                 text = pa.Table.from_batches([batch.slice(start, rows)])
                 yield typed(with_columns(text, missing, text_schema(schema)), schema)
     except (pa.ArrowInvalid, OSError) as error:
-        raise LakeError(f"{path} is not readable with the capture's settings: {error}") from None
+        raise CaptureError(f"{path} is not readable with the capture's settings: {error}") from None
 
 
 def columns_missing(path: str, found: list[str], schema: pa.Schema) -> list[str]:
     missing = added_later(found, schema.names)
     if missing is None:
-        raise LakeError(f"{path} has columns {found}, not {schema.names}")
+        raise CaptureError(f"{path} has columns {found}, not {schema.names}")
     return missing
 
 
