@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from django.db import connection
@@ -18,6 +19,26 @@ def rows(sql: str, params: list | None = None) -> list[tuple]:
 
 def value(sql: str, params: list | None = None):
     return rows(sql, params)[0][0]
+
+
+def wait_for(condition, seconds: float = 60, what: str = "the condition") -> None:
+    """Poll until `condition()` is true (a fixed sleep is too short on a loaded machine, and
+    wasted on an idle one)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def events_grow_past(count: int) -> bool:
+    """Whether rows were added to core_event since it held `count` (a writer is at work)."""
+    return value("SELECT count(*) FROM core_event") > count
+
+
+def slot_is_read(slot: str) -> bool:
+    return bool(
+        value("SELECT count(*) FROM pg_replication_slots WHERE slot_name = %s AND active", [slot])
+    )
 
 
 def digest() -> dict[str, str]:

@@ -4,7 +4,6 @@ import io
 import random
 import signal
 import subprocess
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -24,11 +23,13 @@ from core.stored import stored_catalog, stored_subscriptions, stored_tenants
 from tests.conftest import NOW
 from tests.seeded import (
     digest,
+    events_grow_past,
     invariant_violations,
     manage_py,
     restart_server,
     rows,
     value,
+    wait_for,
 )
 from tests.test_settings import ROOT
 
@@ -349,8 +350,9 @@ def test_no_data_or_data_from_the_future_is_one_line():
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_sigterm_finishes_the_current_transactions_and_prints_totals(workers):
     reseed()
+    events = value("SELECT count(*) FROM core_event")
     run = manage("simulate", "--rate", "40", "--duration", "60", "--workers", workers)
-    time.sleep(3)
+    wait_for(lambda: events_grow_past(events), what="simulate")
     run.send_signal(signal.SIGTERM)
     out, err = run.communicate(timeout=30)
     assert run.returncode == 0, err
@@ -367,8 +369,9 @@ def backends_of_others() -> int:
 
 def test_a_lost_connection_is_one_line_then_a_reconnect():
     reseed()
+    events = value("SELECT count(*) FROM core_event")
     run = manage("simulate", "--rate", "50", "--duration", "8", "--seed", "1")
-    time.sleep(3)
+    wait_for(lambda: events_grow_past(events), what="simulate")
     assert backends_of_others() == 1
     out, err = run.communicate(timeout=60)
     assert run.returncode == 0, err
@@ -381,8 +384,9 @@ def test_a_lost_connection_is_one_line_then_a_reconnect():
 @pytest.mark.slow
 def test_a_postgresql_restart_under_two_workers_is_survived():
     reseed()
+    events = value("SELECT count(*) FROM core_event")
     run = manage("simulate", "--rate", "60", "--duration", "12", "--workers", "2")
-    time.sleep(3)
+    wait_for(lambda: events_grow_past(events), what="simulate")
     before = value("SELECT count(*) FROM core_event")
     restart_server()
     _, err = run.communicate(timeout=90)

@@ -6,7 +6,6 @@ import io
 import json
 import shutil
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -22,6 +21,7 @@ from core.seeding import seed_all
 from core.simulation.scenarios import ADDED_COLUMN, SCENARIOS
 from tests.conftest import NOW
 from tests.lake.naive import MultipleMatches, naive_apply
+from tests.seeded import slot_is_read, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -165,9 +165,9 @@ def test_a_column_added_mid_stream_reaches_the_lake(shop, tmp_path):
     quiet("simulate", "--scenario", "hot-key", "--scenario-size", SIZE, "--manifest", str(shop))
     follower.start()
     try:
-        time.sleep(1)
+        wait_for(lambda: slot_is_read("scenarios"), what="the follower")
         quiet("simulate", "--scenario", "schema-change", "--manifest", str(shop / MANIFEST_FILE))
-        time.sleep(3)
+        wait_for(lambda: notes, what="the follower to meet the new column")
     finally:
         stop.set()
         follower.join()

@@ -9,7 +9,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -25,7 +24,14 @@ from core.reconcile import session_params
 from core.replication.connections import read_tables
 from core.replication.verify import verify_capture
 from core.storage import LocalLocation, StoredFile
-from tests.seeded import restart_server, subprocess_environment, value
+from tests.seeded import (
+    events_grow_past,
+    restart_server,
+    slot_is_read,
+    subprocess_environment,
+    value,
+    wait_for,
+)
 from tests.test_settings import ROOT
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -175,8 +181,9 @@ def test_values_are_written_verbatim(world, tmp_path):
 
 
 def test_one_change_sequence_in_commit_order_with_the_full_load_below(world, tmp_path):
+    events = value("SELECT count(*) FROM core_event")
     simulation = manage("simulate", "--rate", "0", "--duration", "8", "--seed", "3")
-    time.sleep(2)  # the full load runs while the shop changes
+    wait_for(lambda: events_grow_past(events), what="simulate")  # the full load runs meanwhile
     tail(tmp_path, "--data-format", "csv")
     simulation.communicate(timeout=60)
     tail(tmp_path)
@@ -315,12 +322,7 @@ def test_one_process_per_folder_and_one_reader_per_slot(world, tmp_path):
     tail(tmp_path, "--data-format", "csv")
     follower = manage("cdc_tail", "--slot", SLOT, "--output", str(tmp_path), "--follow")
     try:
-        deadline = time.monotonic() + 20
-        while not value(
-            "SELECT count(*) FROM pg_replication_slots WHERE slot_name = %s AND active", [SLOT]
-        ):
-            assert time.monotonic() < deadline
-            time.sleep(0.2)
+        wait_for(lambda: slot_is_read(SLOT), what="the follower")
         with pytest.raises(CommandError, match="another cdc_tail is writing into"):
             tail(tmp_path)
         with pytest.raises(CommandError, match="being read by another process"):
@@ -378,13 +380,6 @@ def test_no_free_slot_and_no_replication_right_are_one_line_each(world, tmp_path
     finally:
         with connection.cursor() as cursor:
             cursor.execute("DROP ROLE plain_reader")
-
-
-def wait_for(condition, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.2)
 
 
 def confirmed_past(lsn: str) -> bool:

@@ -28,7 +28,7 @@ from tests.replication.test_capture import (
     manage,
     params,
 )
-from tests.seeded import value
+from tests.seeded import slot_is_read, value, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 CHANGE_NAME = re.compile(r"\d{8}-\d{10}-[0-9A-F]{16}-[0-9A-F]{16}\.(parquet|csv)")
@@ -120,10 +120,8 @@ def test_one_cdc_tail_per_capture_by_a_lease_s3_enforces(world, s3_url):
     tail(s3_url, "--data-format", "csv")
     follower = manage("cdc_tail", "--slot", SLOT, "--output", s3_url, "--follow")
     try:
-        deadline = time.monotonic() + 30
-        while LEASE_FILE not in keys(s3_url):
-            assert time.monotonic() < deadline and follower.poll() is None
-            time.sleep(0.1)
+        wait_for(lambda: LEASE_FILE in keys(s3_url) or follower.poll() is not None)
+        assert follower.poll() is None, follower.communicate()
         with pytest.raises(CommandError, match=r"another cdc_tail .* is writing into") as error:
             tail(s3_url)
         assert "\n" not in str(error.value)
@@ -137,12 +135,7 @@ def test_one_cdc_tail_per_capture_by_a_lease_s3_enforces(world, s3_url):
 def test_a_lease_of_a_dead_process_is_taken_over_and_a_live_one_elsewhere_is_not(world, s3_url):
     tail(s3_url, "--data-format", "csv")
     follower = manage("cdc_tail", "--slot", SLOT, "--output", s3_url, "--follow")
-    deadline = time.monotonic() + 30
-    while not value(
-        "SELECT count(*) FROM pg_replication_slots WHERE slot_name = %s AND active", [SLOT]
-    ):
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    wait_for(lambda: slot_is_read(SLOT), what="the follower")
     follower.kill()  # SIGKILL: the lease stays behind, unexpired
     follower.communicate(timeout=30)
     assert LEASE_FILE in keys(s3_url)
