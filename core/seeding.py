@@ -12,6 +12,7 @@ from datetime import datetime
 
 from django.db import connection, transaction
 
+from core.errors import ProjectError
 from core.generation.billing import (
     invoices_for_subscription,
     subscribes,
@@ -59,7 +60,7 @@ CUSTOMERS_PER_BATCH = 100
 OnRows = Callable[[str, int], None]
 
 
-class MissingPrerequisite(Exception):
+class MissingPrerequisite(ProjectError):
     """The database lacks rows a seeding step builds on; the message says which command to run."""
 
 

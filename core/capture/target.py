@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from core.errors import ProjectError
+
 # The column added to every table by a table-mapping rule with the expression $AR_H_CHANGE_SEQ:
 # DMS's change sequence, which orders changes across and within transactions. Ours is the commit
 # LSN (20 digits) and the change's place in its transaction (15 digits): 35 digits that sort as
@@ -26,7 +28,7 @@ PARTITION_SEQUENCES = {
 PARTITION_DELIMITERS = {"SLASH": "/", "DASH": "-", "UNDERSCORE": "_", "NONE": ""}
 
 
-class TargetSettingsError(ValueError):
+class TargetSettingsError(ProjectError, ValueError):
     """Settings that DMS would refuse, or that this project cannot write; one line."""
 
 

@@ -9,13 +9,14 @@ from pathlib import Path
 from core.capture import SCHEMA
 from core.capture.schema import Table
 from core.capture.target import CHANGE_SEQUENCE_COLUMN, S3Target
+from core.errors import ProjectError
 from core.replication import DEFAULT_PUBLICATION, TABLE_PREFIX
 from core.replication.schema import read_schema
 
 MIN_LOB_MAX_KB = 32
 
 
-class UnknownColumn(ValueError):
+class UnknownColumn(ProjectError, ValueError):
     """An --exclude-column the schema does not have."""
 
 

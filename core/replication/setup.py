@@ -4,6 +4,7 @@ import re
 from dataclasses import dataclass, field
 
 from core.capture import SCHEMA
+from core.errors import ProjectError
 from core.reconcile import quoted
 from core.replication import core_tables
 from core.replication.schema import read_schema
@@ -36,7 +37,7 @@ def wanted_identities(cursor, replica_identity: str) -> dict[str, str]:
     return {table.name: "full" if table.lob_columns else "default" for table in tables}
 
 
-class ReplicationSetupError(Exception):
+class ReplicationSetupError(ProjectError):
     """One line saying what failed and what to do."""
 
 
