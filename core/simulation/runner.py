@@ -24,6 +24,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError, connectio
 from django.db import transaction as db_transaction
 
 from core.backoff import wait_before_retry
+from core.errors import ProjectError
 from core.generation.pools import pools_for
 from core.generation.randomness import WeightedChoice, derive_rng
 from core.generation.rows import TABLE_ROWS
@@ -38,7 +39,7 @@ ATTEMPTS = 5
 PROGRESS_EVERY = 1.0
 
 
-class SimulationError(Exception):
+class SimulationError(ProjectError):
     """One line for the user: the data or the options do not allow a run."""
 
 
