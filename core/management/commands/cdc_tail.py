@@ -22,7 +22,7 @@ from core.storage import file_at, location
 class Command(BaseCommand):
     help = (
         "Read a logical replication slot with test_decoding (as DMS does) and show each change "
-        "as DMS would write it: Op (I/U/D), commit timestamp, table and values. With --output DIR "
+        "as DMS would write it: Op (I/U/D), commit timestamp, table and values. With --output "
         "(a folder, or s3://BUCKET/PREFIX) it writes DMS's S3 layout instead, with the settings "
         "export_dms gives the S3 endpoint: a full load from the slot's own snapshot, then "
         "batches of changes, each exactly once through any crash or restart. Without --follow "
@@ -82,6 +82,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--batch-seconds",
             type=at_least(1),
+            metavar="SECONDS",
             help="write a batch of changes at least this often, in seconds (CdcMaxBatchInterval; "
             "default: the capture's, 60)",
         )
