@@ -4,6 +4,7 @@ them, without the source. Written by cdc_tail with a conditional write after eac
 
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from core.capture.schema import Table
@@ -12,6 +13,7 @@ from core.errors import ProjectError
 from core.storage import Location, VersionConflict, location
 
 CAPTURE_FILE = "capture.json"
+HISTORY_MINUTES = 24 * 60
 
 
 class CaptureError(ProjectError):
@@ -35,9 +37,29 @@ class Capture:
     # after a crash). psycopg2 moves a slot on by itself over WAL that holds nothing for it,
     # so this, not flushed_lsn, tells whether someone else read the slot in between.
     released_lsn: int | None = None
+    # What the pipeline page shows: the changes written per table, the commit time of the last
+    # one, and per minute of commit time the changes written and how far behind the source
+    # the batch that held them was written (seconds), for the last HISTORY_MINUTES.
+    changed: dict[str, int] = field(default_factory=dict)
+    last_commit: str | None = None
+    history: list[list[int]] = field(default_factory=list)
     # The record's version as read or last written: the next write must replace exactly it
     # (on S3 a conditional PUT), so a writer that lost the capture to another cannot overwrite.
     version: str | None = field(default=None, compare=False, repr=False)
+
+    def took(self, rows: dict[str, int], first_commit: datetime, last_commit: datetime) -> None:
+        """Count a batch of changes in: per table, and in the minute of its first commit."""
+        for table, count in rows.items():
+            self.changed[table] = self.changed.get(table, 0) + count
+        self.last_commit = last_commit.strftime("%Y-%m-%d %H:%M:%S.%f")
+        minute = int(first_commit.timestamp()) // 60 * 60
+        behind = max(0, round((datetime.now(UTC) - last_commit).total_seconds()))
+        if self.history and self.history[-1][0] == minute:
+            self.history[-1][1] += sum(rows.values())
+            self.history[-1][2] = max(self.history[-1][2], behind)
+        else:
+            self.history.append([minute, sum(rows.values()), behind])
+        self.history = [entry for entry in self.history if entry[0] > minute - HISTORY_MINUTES * 60]
 
     def records(self, name: str) -> bool:
         """Whether the record vouches for a file of this name: every LOAD file, and the change
@@ -61,6 +83,9 @@ class Capture:
             "loaded": self.loaded,
             "tables": self.tables,
             "released_lsn": None if self.released_lsn is None else lsn_text(self.released_lsn),
+            "changed": self.changed,
+            "last_commit": self.last_commit,
+            "history": self.history,
         }
         text = (json.dumps(data, indent=2) + "\n").encode()
         try:
@@ -89,6 +114,9 @@ class Capture:
                 loaded=data.get("loaded", {}),
                 tables=data.get("tables", {}),
                 released_lsn=lsn_number(data["released_lsn"]) if data.get("released_lsn") else None,
+                changed=data.get("changed", {}),
+                last_commit=data.get("last_commit"),
+                history=data.get("history", []),
                 version=found[1],
             )
         except (ValueError, KeyError, TypeError) as error:

@@ -90,6 +90,7 @@ class Batch:
         self.writers: dict[str, FileWriter] = {}
         self.first_lsn = self.last_lsn = None
         self.first_commit: datetime | None = None
+        self.last_commit: datetime | None = None
         self.started = time.monotonic()
         self.partitions: dict[datetime, str] = {}
 
@@ -132,7 +133,7 @@ class Batch:
         if self.first_lsn is None:
             self.first_lsn, self.first_commit = lsn, moment
             self.started = time.monotonic()
-        self.last_lsn = lsn
+        self.last_lsn, self.last_commit = lsn, moment
 
     def finish(self) -> int:
         """Publish every file under its name in its date folder, durably; returns the files
@@ -371,8 +372,10 @@ class Stream:
     def flush(self, cursor, batch: Batch) -> Batch:
         """Make the batch durable, record it, then let the slot go of it."""
         if batch.first_lsn is not None:
+            rows = {table: writer.rows for table, writer in batch.writers.items()}
             self.totals.files += batch.finish()
             self.capture.flushed_lsn = batch.last_lsn
+            self.capture.took(rows, batch.first_commit, batch.last_commit)
             if self.lock is not None:
                 self.lock.keep()
             crash_point("before-capture-record")
