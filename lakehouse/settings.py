@@ -86,6 +86,11 @@ DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = 5
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# The pipeline page (/admin/pipeline/): where the commands record the captures and warehouses
+# they write, and any more to show (comma-separated; a warehouse as warehouse:URL).
+LAKEHOUSE_STATE_DIR = env.path("LAKEHOUSE_STATE_DIR", default=BASE_DIR / ".lakehouse")
+PIPELINE_LOCATIONS = env.list("PIPELINE_LOCATIONS", default=[])
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -66,6 +66,24 @@ def replicated_shop(*, seed: int, scale: str = "0.03"):
         )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def pipeline_registry(tmp_path_factory):
+    """The captures and warehouses the tests make are recorded in a registry of the session's
+    own, for this process and the commands it starts, not in the developer's .lakehouse/."""
+    from django.conf import settings
+
+    folder = tmp_path_factory.mktemp("lakehouse-state")
+    saved = settings.LAKEHOUSE_STATE_DIR, os.environ.get("LAKEHOUSE_STATE_DIR")
+    settings.LAKEHOUSE_STATE_DIR = folder
+    os.environ["LAKEHOUSE_STATE_DIR"] = str(folder)
+    yield folder
+    settings.LAKEHOUSE_STATE_DIR = saved[0]
+    if saved[1] is None:
+        os.environ.pop("LAKEHOUSE_STATE_DIR", None)
+    else:
+        os.environ["LAKEHOUSE_STATE_DIR"] = saved[1]
+
+
 @pytest.fixture(scope="module")
 def seeded_world(django_db_setup, django_db_blocker):
     """A `seed_all --scale small` world, committed once per module for tests that only read it,

@@ -14,6 +14,7 @@ from core.errors import ProjectError
 from core.lake.manifest import MANIFEST_FILE, write_checkpoint
 from core.management.arguments import at_least, usage_error
 from core.management.live import LiveView
+from core.registry import record_capture
 from core.replication.capture import Totals, Transaction, run_capture
 from core.replication.setup import ReplicationSetupError, valid_name
 from core.storage import file_at, location
@@ -148,6 +149,8 @@ class Command(BaseCommand):
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             self.view.clear()
+        if where is not None:
+            record_capture(where, slot)
         self.summary(totals, slot, output)
         if manifest is not None:
             with connection.cursor() as cursor:

@@ -5,6 +5,8 @@ from django.core.management.base import BaseCommand, CommandError
 from core.errors import ProjectError
 from core.lake.apply import FORMATS, TableApplied, apply_capture
 from core.management.arguments import renamed
+from core.registry import record_warehouse
+from core.storage import location
 
 
 class Command(BaseCommand):
@@ -44,6 +46,7 @@ class Command(BaseCommand):
             )
         except ProjectError as error:
             raise CommandError(str(error)) from None
+        record_warehouse(location(warehouse), table_format, location(capture))
         seconds = time.monotonic() - started
         rows = sum(table.rows for table in result.tables.values())
         if verbosity >= 1:

@@ -5,6 +5,8 @@ from core.errors import ProjectError
 from core.lake.verify import verify_lake, verify_manifest
 from core.management.arguments import usage_error
 from core.management.reconciling import fail_if_different, write_report
+from core.registry import record_verdict
+from core.storage import location
 
 
 class Command(BaseCommand):
@@ -54,7 +56,11 @@ class Command(BaseCommand):
             write_report(
                 self.stdout.write, report.table, held="in the lake", same=report.same, notes=tenants
             )
-        fail_if_different(sum(not report.same for report in reports.values()))
+        differing = [name for name, report in reports.items() if not report.same]
+        record_verdict(
+            location(warehouse), against="source", same=not differing, differing=differing
+        )
+        fail_if_different(len(differing))
         self.stdout.write("lakehouse = source")
 
     def against_manifest(self, manifest: str, folder: str, label: str | None) -> None:
@@ -73,6 +79,9 @@ class Command(BaseCommand):
             self.stdout.write(f"  {name:<18} DIFFERS in {count} tenant{'s' * (count != 1)}")
             for tenant, what in list(tenants.items())[:5]:
                 self.stdout.write(f"    tenant {tenant}: {'; '.join(what)}")
+        differing = report.missing + [name for name, tenants in report.tables.items() if tenants]
+        against = f"manifest checkpoint {report.label!r}"
+        record_verdict(location(folder), against=against, same=report.same, differing=differing)
         if not report.same:
             raise CommandError("the tables differ from the manifest", returncode=1)
         self.stdout.write("tables = manifest")
