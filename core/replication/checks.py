@@ -268,19 +268,42 @@ def inactive_slots(cursor, context: Context) -> list[Check]:
     checks = []
     for name, plugin, active, retained, wal_status in cursor.fetchall():
         size = pretty_bytes(retained or 0)
+        status = slot_status(active, retained or 0, wal_status)
         if active:
-            checks.append(Check(f"slot {name}", PASS, f"active ({plugin}), {size} behind"))
+            checks.append(
+                Check(
+                    f"slot {name}",
+                    status,
+                    f"active ({plugin}), {size} behind",
+                    "its reader is falling behind: give it more room, or see what slows it",
+                )
+            )
         else:
             checks.append(
                 Check(
                     f"slot {name}",
-                    FAIL if wal_status == "lost" else WARN,
+                    status,
                     f"inactive ({plugin}), retains {size} of WAL (wal_status {wal_status})",
                     f"if nothing reads it any more: SELECT pg_drop_replication_slot('{name}');"
                     " an abandoned slot keeps WAL until the disk fills",
                 )
             )
     return checks or [Check("replication slots", PASS, "none yet")]
+
+
+# An active slot that holds more WAL than this is worth a look: its reader is falling behind.
+SLOT_WAL_WARNING = 1024**3
+
+
+def slot_status(active: bool, retained: int, wal_status: str | None) -> str:
+    """A slot's verdict, for the readiness check and the pipeline page alike: FAIL if its WAL
+    is lost; WARN if nothing reads it (it keeps WAL until the disk fills), or if it holds more
+    than SLOT_WAL_WARNING; PASS otherwise."""
+    if wal_status == "lost":
+        return FAIL
+    if not active or retained > SLOT_WAL_WARNING:
+        return WARN
+    return PASS
 
 
 def long_transactions(cursor, context: Context) -> Check:
