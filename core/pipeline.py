@@ -237,7 +237,7 @@ def capture_status(name: str, current_lsn: int) -> CaptureStatus:
 class LakeTable:
     name: str
     version: str  # Delta version, or Iceberg snapshot id
-    rows: int | None  # rows in the table's data files, tombstones included
+    rows: int | None  # rows in the table's data files: every version and tombstone
     last_file: str | None  # the last capture file a commit of ours recorded
 
 

@@ -150,7 +150,7 @@ def test_the_pipeline_page_at_a_glance(browser, signed_in, tmp_path):
         signed_in("")
         browser.find_element(By.CSS_SELECTOR, "#pipeline-link a").click()
         shows(browser, "rows (load + changes)")  # the captures part, loaded after the page
-        shows(browser, "tombstones included")  # and the lakehouse part
+        shows(browser, "versions and tombstones")  # and the lakehouse part
         page = text(browser)
         for wanted in ("Source: PostgreSQL", "Replication slots", "browser", str(capture),
                        "same", "against the source"):  # fmt: skip

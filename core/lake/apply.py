@@ -1,26 +1,24 @@
-"""A capture applied to lakehouse tables, as a careful Glue job would apply it, whatever the
-table format (delta.py, iceberg.py hold what differs).
+"""A capture applied to lakehouse tables, whatever the table format (delta.py, iceberg.py hold
+what differs).
 
 Per table: the files it has not taken yet, full load first, then changes in change-sequence
-order, in groups; per group the last change per key only, then one MERGE:
-    WHEN MATCHED AND the source's sequence is newer THEN UPDATE (a delete: a tombstone)
-    WHEN NOT MATCHED THEN INSERT
+order, in groups; per group the last change per key, appended as new versions of those keys.
+The table is read as its current state, the newest version of each key by change sequence
+(tables.py), so an apply costs what its batch costs, whatever the size of the table: no file
+already in the table is read or rewritten. lakehouse_maintain compacts the versions away.
+
 Which files a table has taken is written into the very commit that applied them, so a crash
-between the MERGE and the bookkeeping cannot apply a file twice, and a rerun applies only what
-is new.
+between the append and the bookkeeping cannot apply a file twice, and a rerun applies only
+what is new. Full-load files are read a chunk at a time and appended in one commit each, so
+memory stays flat whatever their size; a full-load file delivered after changes is appended
+the same way, its rows older than any change.
 
-Full-load files are read a chunk at a time, so memory stays flat whatever their size. While a
-table has taken no change file, a full-load file is appended in one commit: the full load is one
-snapshot, so no two of its files share a key and the MERGE could only insert. A full-load file
-delivered after changes were applied is merged chunk by chunk instead, its name recorded with
-the last chunk; a crash half way is harmless, as merging a chunk again changes nothing (its rows
-are older than any change).
-
-A deleted key stays as a tombstone (`_deleted` true, with the delete's sequence) rather than
-being removed: S3 delivers files at least once and in no order, and a change file that arrives
-after the delete of its key must not bring the key back. Readers (lakehouse_verify, the
-queries) leave tombstones out. With the sequence guard, the result depends neither on the order
-or repetition of deliveries nor on how the changes were split into files.
+A deleted key stays as a tombstone (`_deleted` true, with the delete's sequence): S3 delivers
+files at least once and in no order, and a change file that arrives after the delete of its
+key must not bring the key back. Readers (lakehouse_verify, the queries) leave tombstones out,
+and maintenance drops those that no file still to come can contradict (maintain.py). The
+result depends neither on the order or repetition of deliveries nor on how the changes were
+split into files.
 """
 
 import json
@@ -42,12 +40,19 @@ from core.capture.reader import (
 from core.capture.record import Capture
 from core.capture.schema import Table
 from core.capture.target import CHANGE_SEQUENCE_COLUMN, OP_COLUMN, S3Target
-from core.lake.tables import DELETED, CommitConflict, LakeError, TableStore, lake_schema
+from core.lake.tables import (
+    DELETED,
+    LAYOUT,
+    CommitConflict,
+    LakeError,
+    TableStore,
+    lake_schema,
+)
 from core.storage import Location, StoredFile, location
 
 WAREHOUSE_RECORD = "lakehouse.json"  # the capture a warehouse is built from: settings, schema
-# Change files applied by one MERGE at most (full-load files go one by one: they are big).
-FILES_PER_MERGE = 50
+# Change files applied by one commit at most (full-load files go one by one: they are big).
+FILES_PER_COMMIT = 50
 FORMATS = ("delta", "iceberg")
 # Times a table's apply plans again after another apply committed to it first.
 REPLANS = 20
@@ -57,7 +62,7 @@ REPLANS = 20
 class TableApplied:
     files: int = 0
     rows: int = 0  # rows of the files, before keeping the last change per key
-    merges: int = 0
+    commits: int = 0
 
 
 @dataclass
@@ -92,28 +97,9 @@ def as_lake_rows(rows: pa.Table, schema: pa.Schema) -> pa.Table:
 def change_groups(files: TableFiles, taken: set[str]) -> list[list[StoredFile]]:
     changes = [path for path in files.changes if path.name not in taken]
     return [
-        changes[start : start + FILES_PER_MERGE]
-        for start in range(0, len(changes), FILES_PER_MERGE)
+        changes[start : start + FILES_PER_COMMIT]
+        for start in range(0, len(changes), FILES_PER_COMMIT)
     ]
-
-
-def merge_late_load(
-    store: TableStore, path: StoredFile, files: TableFiles, target, schema, capture_id: str
-) -> int:
-    """A full-load file that came after changes: merged a chunk at a time, recorded with the
-    last chunk."""
-    rows = 0
-    chunks = read_chunks(path, files.table, target)
-    chunk = next(chunks, None)
-    while chunk is not None:
-        following = next(chunks, None)
-        recorded = [path.name] if following is None else []
-        store.merge(as_lake_rows(chunk, schema), recorded, capture_id)
-        rows += chunk.num_rows
-        chunk = following
-    if rows == 0:
-        store.append(iter([]), [path.name], capture_id)
-    return rows
 
 
 def apply_table(
@@ -128,23 +114,20 @@ def apply_table(
             "use a new --warehouse"
         )
     schema = lake_schema(files.table, target)
-    changes_taken = any(not name.startswith("LOAD") for name in taken)
     for path in files.loads:
         if path.name in taken:
             continue
-        if changes_taken:
-            done.rows += merge_late_load(store, path, files, target, schema, capture_id)
-        else:
-            chunks = (as_lake_rows(rows, schema) for rows in read_chunks(path, files.table, target))
-            done.rows += store.append(chunks, [path.name], capture_id)
+        chunks = (as_lake_rows(rows, schema) for rows in read_chunks(path, files.table, target))
+        done.rows += store.append(chunks, [path.name], capture_id)
         done.files += 1
-        done.merges += 1
+        done.commits += 1
     for group in change_groups(files, taken):
         rows = pa.concat_tables([read_file(path, files.table, target) for path in group])
-        store.merge(last_change_per_key(rows, schema), [path.name for path in group], capture_id)
+        last = last_change_per_key(rows, schema)
+        store.append(iter([last]), [path.name for path in group], capture_id)
         done.files += len(group)
         done.rows += rows.num_rows
-        done.merges += 1
+        done.commits += 1
 
 
 # The stores are imported where they are used: each imports this module's bookkeeping keys,
@@ -194,23 +177,38 @@ class Warehouse:
     location: Location
     table_format: str
     capture_id: str
+    source: Location | None  # where the capture was read by the last apply
     target: S3Target
     tables: dict[str, Table]
 
 
-def record_warehouse(warehouse: Location, table_format: str, capture: Capture, capture_id: str):
-    """Record the capture the warehouse is built from, with its schema (the newest: a column
-    added during the capture is added to the tables)."""
+def record_warehouse(
+    warehouse: Location, table_format: str, capture: Capture, capture_id: str, source: Location
+):
+    """Record the capture the warehouse is built from, where it was read, and its schema (the
+    newest: a column added during the capture is added to the tables)."""
     found = warehouse.read_json(WAREHOUSE_RECORD)
-    if found is not None and found[0]["tables"] == capture.tables:
-        return
+    if found is not None:
+        check_layout(warehouse, found[0])
+        if found[0]["tables"] == capture.tables and found[0].get("source") == source.uri():
+            return
     data = {
         "format": table_format,
+        "layout": LAYOUT,
         "capture": capture_id,
+        "source": source.uri(),
         "s3_settings": capture.target.s3_settings(),
         "tables": capture.tables,
     }
     warehouse.write(WAREHOUSE_RECORD, (json.dumps(data, indent=2) + "\n").encode())
+
+
+def check_layout(warehouse: Location, record: dict) -> None:
+    if record.get("layout", 1) != LAYOUT:
+        raise LakeError(
+            f"{warehouse} was built by an older lakehouse_apply (one row per key, merged in "
+            "place): rebuild it from its capture into a new --warehouse (or delete it first)"
+        )
 
 
 def open_warehouse(warehouse: Location | str) -> Warehouse:
@@ -222,10 +220,12 @@ def open_warehouse(warehouse: Location | str) -> Warehouse:
             f"{warehouse} holds no lakehouse tables (no {WAREHOUSE_RECORD}): run lakehouse_apply"
         )
     data = found[0]
+    check_layout(warehouse, data)
     return Warehouse(
         location=warehouse,
         table_format=data["format"],
         capture_id=data["capture"],
+        source=location(data["source"]) if data.get("source") else None,
         target=S3Target.from_s3_settings(data["s3_settings"]),
         tables={name: capture_table(name, table) for name, table in data["tables"].items()},
     )
@@ -241,12 +241,13 @@ def apply_capture(
     """Apply what each table of the capture has not taken yet. A table another apply commits
     to meanwhile is planned again from what it now holds (its files taken are not applied
     twice)."""
-    capture, tables = open_capture(location(capture_dir))
+    source = location(capture_dir)
+    capture, tables = open_capture(source)
     warehouse = location(warehouse)
     check_columns(tables, capture.target)
     stores = open_stores(warehouse, table_format)
     capture_id = capture.identity
-    record_warehouse(warehouse, table_format, capture, capture_id)
+    record_warehouse(warehouse, table_format, capture, capture_id, source)
     result = ApplyResult()
     for name, files in tables.items():
         if not files.ordered:

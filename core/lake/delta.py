@@ -1,34 +1,51 @@
-"""Delta Lake tables (delta-rs) at WAREHOUSE/<table>, on disk or on S3: the MERGE with the
-sequence guard, and the files applied kept in each commit's metadata.
+"""Delta Lake tables (delta-rs) at WAREHOUSE/<table>, on disk or on S3, partitioned by
+`_bucket`: versions appended by each apply, the files applied kept in each commit's metadata,
+and maintenance's compaction of one partition in one commit.
 
-Concurrent applies: every commit of ours is made against the table version the apply planned
-from (the one `taken()` read), and carries an application transaction (`lakehouse_apply`,
-one more than the last). Delta refuses a commit when another commit with the same application
-id landed since its read version, so of two applies only one commits each step; the other gets
-a CommitConflict and plans again from what the table now holds. On S3, delta-rs commits by
-conditional PUT (`aws_conditional_put`), never by an unsafe rename."""
+Concurrent writers: every commit of ours is made against the table version it was planned
+from (the one `taken()` read), and carries an application transaction (`lakehouse_apply`, one
+more than the last), maintenance's too. Delta refuses a commit when another commit with the
+same application id landed since its read version, so of two writers only one commits each
+step; the other gets a CommitConflict and plans again from what the table now holds. On S3,
+delta-rs commits by conditional PUT (`aws_conditional_put`), never by an unsafe rename."""
 
 import json
+import math
+import time
 from collections.abc import Iterator
 
 import pyarrow as pa
-from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
+from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
+from deltalake.transaction import AddAction
 
-from core.capture.target import CHANGE_SEQUENCE_COLUMN
-from core.lake.tables import CAPTURE_KEY, FILES_KEY, CommitConflict, register_files
+from core.lake.tables import (
+    BUCKET,
+    CAPTURE_KEY,
+    FILES_KEY,
+    TAKEN_KEY,
+    CommitConflict,
+    NewPartitions,
+    PartitionedWriter,
+    Taken,
+    WrittenFile,
+    packed_files,
+    register_current,
+    register_files,
+    stored_schema,
+    with_bucket,
+)
 from core.storage import S3Settings
 
-# delta-rs buffers a whole row group before writing it (a million rows by default) and reads
-# one whole when it merges: smaller ones keep both in bounds.
-WRITER = WriterProperties(max_row_group_size=64 * 1024)
 APPLICATION = "lakehouse_apply"
 
 
 class DeltaStore:
     def __init__(self, uri: str, schema: pa.Schema, s3: S3Settings | None = None):
         self.uri = uri
-        self.schema = schema
+        self.name = uri.rstrip("/").rsplit("/", 1)[-1]
+        self.schema = stored_schema(schema)
+        self.s3 = s3
         self.options = s3.delta_options() if s3 is not None else None
         self.table: DeltaTable | None = None  # the version planned from, moved on by our commits
 
@@ -48,87 +65,148 @@ class DeltaStore:
 
     def taken(self) -> tuple[set[str], str | None]:
         self.table = self.load()
-        if self.table is None:
-            return set(), None
-        taken: set[str] = set()
-        capture = None
-        for commit in self.table.history():
-            if FILES_KEY in commit:
-                taken.update(json.loads(commit[FILES_KEY]))
-                capture = commit.get(CAPTURE_KEY, capture)
-        return taken, capture
+        taken = Taken()
+        for commit in self.table.history() if self.table else []:  # the newest first
+            taken.add(commit)
+            if taken.complete:
+                break
+        return taken.files, taken.capture
 
     def writable(self) -> DeltaTable:
         """The table as planned from; a new one is created empty first (by whichever apply
         gets there first) and planned from at its first version."""
         if self.table is None:
-            DeltaTable.create(self.uri, self.schema, mode="ignore", storage_options=self.options)
+            DeltaTable.create(
+                self.uri,
+                self.schema,
+                mode="ignore",
+                partition_by=[BUCKET],
+                storage_options=self.options,
+            )
             self.table = self.load(version=0)
         return self.table
 
-    def commit(self, table: DeltaTable, files: list[str], capture_id: str) -> CommitProperties:
+    def commit(self, table: DeltaTable, metadata: dict[str, str]) -> CommitProperties:
         step = (table.transaction_version(APPLICATION) or 0) + 1
         return CommitProperties(
-            custom_metadata={FILES_KEY: json.dumps(files), CAPTURE_KEY: capture_id},
+            custom_metadata=metadata,
             app_transactions=[Transaction(app_id=APPLICATION, version=step)],
         )
 
     def append(self, chunks: Iterator[pa.Table], files: list[str], capture_id: str) -> int:
-        added = 0
-
-        def batches():
-            nonlocal added
-            for chunk in chunks:
-                added += chunk.num_rows
-                yield from chunk.cast(self.schema).to_batches()
-
         table = self.writable()
-        try:
-            write_deltalake(
-                table,
-                pa.RecordBatchReader.from_batches(self.schema, batches()),
-                mode="append",
-                schema_mode="merge",  # a column added during the capture
-                writer_properties=WRITER,
-                commit_properties=self.commit(table, files, capture_id),
-            )
-        except CommitFailedError as error:
-            raise CommitConflict(str(error)) from None
+        added = 0
+        writer = self.writer()
+        for chunk in chunks:
+            added += chunk.num_rows
+            writer.write(with_bucket(chunk).cast(self.schema))
+        metadata = {FILES_KEY: json.dumps(files), CAPTURE_KEY: capture_id}
+        self.commit_files(table, writer.close(), "append", metadata)
         return added
 
-    def merge(self, batch: pa.Table, files: list[str], capture_id: str) -> None:
-        table = self.writable()
+    def writer(self) -> PartitionedWriter:
+        """Data files without the partition column: Delta keeps its value in the log."""
+        schema = self.schema.remove(self.schema.get_field_index(BUCKET))
+        return PartitionedWriter(self.uri.rstrip("/"), schema, self.s3, with_bucket=False)
+
+    def commit_files(
+        self,
+        table: DeltaTable,
+        written: list[WrittenFile],
+        mode: str,
+        metadata: dict[str, str],
+        bucket: str | None = None,
+    ) -> None:
+        """One commit adding the files (and in overwrite mode removing the partition's), made
+        against the version planned from."""
+        now = int(time.time() * 1000)
+        actions = [
+            AddAction(
+                path=file.path,
+                size=file.size,
+                partition_values={BUCKET: file.bucket},
+                modification_time=now,
+                data_change=True,
+                stats=json.dumps({"numRecords": file.rows}),
+            )
+            for file in written
+        ]
         try:
-            (
-                table.merge(
-                    source=batch,
-                    predicate="t.id = s.id",
-                    source_alias="s",
-                    target_alias="t",
-                    merge_schema=True,  # a column added during the capture
-                    writer_properties=WRITER,
-                    commit_properties=self.commit(table, files, capture_id),
-                )
-                .when_matched_update_all(
-                    predicate=f"s.{CHANGE_SEQUENCE_COLUMN} > t.{CHANGE_SEQUENCE_COLUMN}"
-                )
-                .when_not_matched_insert_all()
-                .execute()
+            self.add_columns(table)
+            table.create_write_transaction(
+                actions,
+                mode=mode,
+                schema=self.schema,
+                partition_by=[BUCKET],
+                partition_filters=[(BUCKET, "=", bucket)] if bucket is not None else None,
+                commit_properties=self.commit(table, metadata),
             )
         except CommitFailedError as error:
             raise CommitConflict(str(error)) from None
+        # The next commit is planned from this one: exactly the version it made (a commit of
+        # another writer in between would have refused it).
+        self.table = self.load(version=table.version() + 1)
+
+    def add_columns(self, table: DeltaTable) -> None:
+        """The columns added to the source during the capture, added to the table first (an
+        empty append that merges the schema, against the version planned from)."""
+        if set(self.schema.names) <= set(pa.schema(table.schema().to_arrow()).names):
+            return
+        write_deltalake(
+            table,
+            self.schema.empty_table(),
+            mode="append",
+            schema_mode="merge",
+            partition_by=[BUCKET],
+            commit_properties=self.commit(table, {}),
+        )  # this moves `table` on to the version it made
+
+    # Maintenance (maintain.py)
+
+    def partitions(self) -> dict[str, list[str]]:
+        """Each partition's data files, as of the version planned from."""
+        table = self.table or self.load()
+        actions = pa.table(table.get_add_actions(flatten=True)).to_pydict()
+        found: dict[str, list[str]] = {}
+        for path, bucket in zip(actions["path"], actions[f"partition.{BUCKET}"], strict=True):
+            found.setdefault(bucket, []).append(f"{self.uri.rstrip('/')}/{path}")
+        return found
+
+    def replace_partitions(self, partitions: NewPartitions, taken: set[str], capture: str) -> None:
+        """Each partition's files replaced by its rows, one commit per partition, each
+        recording every file taken; CommitConflict if anything committed since the table was
+        planned from."""
+        metadata = {TAKEN_KEY: packed_files(taken), CAPTURE_KEY: capture}
+        for bucket, rows in partitions:
+            writer = self.writer()
+            for batch in rows():
+                writer.write(pa.Table.from_batches([batch]).cast(self.schema))
+            self.commit_files(self.table, writer.close(), "overwrite", metadata, bucket)
+
+    def expire(self, hours: float) -> int:
+        """Data files no version of the last `hours` reads, deleted; how many."""
+        table = self.load()
+        if table is None:
+            return 0
+        removed = table.vacuum(
+            retention_hours=math.ceil(hours), enforce_retention_duration=False, dry_run=False
+        )
+        return len(removed)
 
     def dataset(self):
         """The table for reading (a pyarrow dataset: DuckDB scans it without loading it)."""
         return (self.table or self.load()).to_pyarrow_dataset()
 
     def register(self, duck, name: str) -> None:
-        """Make the table (tombstones included) readable in DuckDB as `name`: its data files
-        read directly, unless another writer gave it something that needs delta-rs to read:
-        deletion vectors or column mapping, or partitions (whose values are in the log, not
-        in the files)."""
+        """Make the table's current state (tombstones included) readable in DuckDB as `name`:
+        its data files read directly, unless another writer gave it something that needs
+        delta-rs to read: deletion vectors or column mapping, or partitions other than ours
+        (whose values are in the log, not in the files)."""
         table = self.table or self.load()
-        if table.protocol().min_reader_version > 1 or table.metadata().partition_columns:
-            duck.register(name, table.to_pyarrow_dataset())
-            return
-        register_files(duck, name, table.file_uris(), self.schema)
+        stored = f"{name}_stored"
+        partitions = table.metadata().partition_columns
+        if table.protocol().min_reader_version > 1 or partitions not in ([], [BUCKET]):
+            duck.register(stored, table.to_pyarrow_dataset())
+        else:
+            register_files(duck, stored, table.file_uris(), self.schema)
+        register_current(duck, name, stored)

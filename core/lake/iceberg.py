@@ -10,25 +10,28 @@ compare-and-swap of a table's metadata location), and Iceberg's JDBC catalog (Sp
 reads the same tables. Each s3:// warehouse is its own catalog name in it (see
 `catalog_name`).
 
-pyiceberg has no conditional MERGE, so the same one is done in a transaction: the current rows
-of the batch's keys are read, each key keeps its newest change (the sequence guard), and the
-keys' rows are deleted and the result appended in one atomic commit, whose append snapshot
-records the files applied (snapshot summary `lakehouse.files`).
+Tables are partitioned by `_bucket` (identity). Each apply appends its versions as one
+snapshot, whose summary records the files applied (`lakehouse.files`); maintenance replaces
+partitions' files in one snapshot too, so time travel never shows a state half way through
+(no snapshot between a delete and its append). The data files are written by our bounded
+writer (tables.PartitionedWriter) with the table's field ids, and committed with pyiceberg's
+`parquet_file_to_data_file` (its statistics and partition read from the file's footer):
+pyiceberg's own append holds a partitioned table's rows in memory, and each call of it is a
+snapshot of its own.
 
-Concurrent applies: every commit is made against the snapshot the apply planned from (the one
+Concurrent writers: every commit is made against the snapshot it was planned from (the one
 `taken()` read): the catalog refuses it if the table moved meanwhile. pyiceberg would then try
 again on top of the new snapshot, which for an append means applying a file twice, so our
-tables turn its retries off (`commit.retry.num-retries` 0) and the apply plans again instead."""
+tables turn its retries off (`commit.retry.num-retries` 0) and the writer plans again."""
 
 import functools
 import json
 import os
 import re
-import warnings
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
-import duckdb
 import pyarrow as pa
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import (
@@ -38,17 +41,30 @@ from pyiceberg.exceptions import (
     TableAlreadyExistsError,
     ValidationException,
 )
-from pyiceberg.expressions import In
+from pyiceberg.io.pyarrow import parquet_file_to_data_file, schema_to_pyarrow
 
-from core.capture.target import CHANGE_SEQUENCE_COLUMN
-from core.lake.tables import CAPTURE_KEY, FILES_KEY, CommitConflict, LakeError, register_files
+from core.lake.tables import (
+    BUCKET,
+    CAPTURE_KEY,
+    FILES_KEY,
+    TAKEN_KEY,
+    CommitConflict,
+    LakeError,
+    NewPartitions,
+    PartitionedWriter,
+    Taken,
+    packed_files,
+    register_current,
+    register_files,
+    stored_schema,
+    with_bucket,
+)
 from core.storage import Location, S3Settings, location
 
 CATALOG_FILE = "catalog.db"
 NAMESPACE = "lakehouse"
 CATALOG_DATABASE = "lakehouse_catalog"
 NO_BLIND_RETRIES = {"commit.retry.num-retries": "0"}
-# A streamed append is cut into data files of this much Arrow data (held in memory meanwhile).
 TABLE_PROPERTIES = {**NO_BLIND_RETRIES, "write.target-file-size-bytes": str(64 * 1024 * 1024)}
 CONFLICTS = (CommitFailedException, ValidationException)
 
@@ -165,7 +181,9 @@ def has_catalog(warehouse: Location) -> bool:
 def iceberg_stores(warehouse: Location):
     catalog = open_catalog(warehouse)
     s3 = None if warehouse.is_local else warehouse.settings
-    return lambda name, schema: IcebergStore(catalog, name, iceberg_schema(schema), s3)
+    return lambda name, schema: IcebergStore(
+        catalog, name, stored_schema(iceberg_schema(schema)), s3
+    )
 
 
 class IcebergStore:
@@ -174,6 +192,7 @@ class IcebergStore:
     ):
         self.catalog = catalog
         self.identifier = (NAMESPACE, name)
+        self.name = name
         self.schema = schema
         self.s3 = s3  # to read the table's data files on S3
         self.table = None  # the snapshot planned from, moved on by our commits
@@ -185,15 +204,20 @@ class IcebergStore:
             return None
 
     def writable(self):
-        """The table as planned from: created (without pyiceberg's blind retries), or given
-        the columns added to the source since."""
+        """The table as planned from: created partitioned (without pyiceberg's blind retries),
+        or given the columns added to the source since."""
         if self.table is None:
             try:
-                self.table = self.catalog.create_table(
-                    self.identifier, schema=self.schema, properties=TABLE_PROPERTIES
-                )
-            except TableAlreadyExistsError:  # another apply made it first: plan again
+                with (
+                    self.catalog.create_table_transaction(
+                        self.identifier, schema=self.schema, properties=TABLE_PROPERTIES
+                    ) as creation,
+                    creation.update_spec() as spec,
+                ):
+                    spec.add_identity(BUCKET)
+            except (TableAlreadyExistsError, *CONFLICTS):  # another apply made it: plan again
                 raise CommitConflict(f"{self.identifier[1]} was created meanwhile") from None
+            self.table = self.load()
         table = self.table
         planned = table.metadata.current_snapshot_id
         if table.properties.get("commit.retry.num-retries") != "0":  # a table made elsewhere
@@ -208,83 +232,124 @@ class IcebergStore:
 
     def taken(self) -> tuple[set[str], str | None]:
         self.table = self.load()
-        taken: set[str] = set()
-        capture = None
-        for snapshot in self.table.snapshots() if self.table else []:
-            properties = snapshot.summary.additional_properties if snapshot.summary else {}
-            if FILES_KEY in properties:
-                taken.update(json.loads(properties[FILES_KEY]))
-                capture = properties.get(CAPTURE_KEY, capture)
-        return taken, capture
+        taken = Taken()
+        snapshots = self.table.snapshots() if self.table else []
+        for snapshot in sorted(snapshots, key=lambda s: s.sequence_number, reverse=True):
+            taken.add(snapshot.summary.additional_properties if snapshot.summary else {})
+            if taken.complete:
+                break
+        return taken.files, taken.capture
 
     def append(self, chunks: Iterator[pa.Table], files: list[str], capture_id: str) -> int:
-        """The chunks streamed into one snapshot (an empty file is still one, recording it)."""
+        """The chunks written into one snapshot (an empty file is still one, recording it)."""
         properties = {FILES_KEY: json.dumps(files), CAPTURE_KEY: capture_id}
-        table = self.writable()
         added = 0
 
-        def batches():
+        def counted():
             nonlocal added
             for chunk in chunks:
                 added += chunk.num_rows
-                yield from chunk.cast(self.schema).to_batches()
+                yield with_bucket(chunk).cast(self.schema)
 
-        rows = pa.RecordBatchReader.from_batches(self.schema, batches())
-        try:
-            with table.transaction() as transaction:
-                transaction.append(rows, snapshot_properties=properties)
-        except CONFLICTS as error:
-            raise CommitConflict(str(error)) from None
+        self.commit(properties, [], counted())
         return added
 
-    def merge(self, batch: pa.Table, files: list[str], capture_id: str) -> None:
-        batch = batch.cast(self.schema)
-        properties = {FILES_KEY: json.dumps(files), CAPTURE_KEY: capture_id}
+    def commit(self, properties: dict, removed: list, rows: Iterator[pa.Table]) -> None:
+        """One snapshot: `removed` data files out, `rows` written in; an append if nothing
+        goes out. CommitConflict if the table moved since it was planned from."""
         table = self.writable()
+        # Files written with the table's field ids, as pyiceberg writes its own.
+        writer = PartitionedWriter(
+            f"{table.location().rstrip('/')}/data",
+            schema_to_pyarrow(table.schema()),
+            self.s3,
+            with_bucket=True,
+        )
+        for chunk in rows:
+            writer.write(chunk)
+        written = writer.close()
+        folder = f"{table.location().rstrip('/')}/data"
         try:
-            if table.current_snapshot() is None:
-                with table.transaction() as transaction:
-                    transaction.append(batch, snapshot_properties=properties)
-                return
-            duck = duckdb.connect()
-            if self.s3 is not None:
-                self.s3.attach_to_duckdb(duck)
-            duck.register("incoming", batch)
-            self.register(duck, "lake_rows")
-            newest = (
-                duck.execute(
-                    "SELECT * FROM (SELECT * FROM incoming UNION ALL BY NAME "
-                    "SELECT * FROM lake_rows WHERE id IN (SELECT id FROM incoming)) "
-                    f"QUALIFY row_number() OVER (PARTITION BY id ORDER BY "
-                    f"{CHANGE_SEQUENCE_COLUMN} DESC) = 1"
-                )
-                .to_arrow_table()
-                .select(self.schema.names)
-                .cast(self.schema)
-            )
-            duck.close()
-            keys = In("id", batch.column("id").to_pylist())
-            with table.transaction() as transaction, warnings.catch_warnings():
-                # pyiceberg warns when none of the keys is in the table yet: all new, as may be
-                warnings.filterwarnings("ignore", "Delete operation did not match any records")
-                transaction.delete(keys)
-                transaction.append(newest, snapshot_properties=properties)
+            with table.transaction() as transaction:
+                snapshot = transaction.update_snapshot(snapshot_properties=properties)
+                with snapshot.overwrite() if removed else snapshot.fast_append() as producer:
+                    for data_file in removed:
+                        producer.delete_data_file(data_file)
+                    for file in written:
+                        producer.append_data_file(
+                            parquet_file_to_data_file(
+                                table.io, transaction.table_metadata, f"{folder}/{file.path}"
+                            )
+                        )
         except CONFLICTS as error:
             raise CommitConflict(str(error)) from None
+
+    # Maintenance (maintain.py)
+
+    def data_files(self) -> dict[str, list]:
+        """Each partition's data files (pyiceberg's DataFile), as of the snapshot planned from."""
+        found: dict[str, list] = {}
+        for task in self.table.scan().plan_files() if self.table.current_snapshot() else []:
+            found.setdefault(task.file.partition[0], []).append(task.file)
+        return found
+
+    def partitions(self) -> dict[str, list[str]]:
+        """Each partition's data files, as of the snapshot planned from."""
+        return {
+            bucket: [data_file.file_path for data_file in files]
+            for bucket, files in self.data_files().items()
+        }
+
+    def replace_partitions(self, partitions: NewPartitions, taken: set[str], capture: str) -> None:
+        """Those partitions' files replaced by their rows, written one partition after
+        another, in one snapshot that records every file taken."""
+        properties = {TAKEN_KEY: packed_files(taken), CAPTURE_KEY: capture}
+        files = self.data_files()
+        removed = [data_file for bucket, _ in partitions for data_file in files[bucket]]
+        rows = (pa.Table.from_batches([batch]) for _, reader in partitions for batch in reader())
+        self.commit(properties, removed, rows)
+
+    def expire(self, hours: float) -> int:
+        """Snapshots older than `hours` expired, but never the newest that records every file
+        taken, and the data files only they read deleted; how many files."""
+        table = self.load()
+        if table is None:
+            return 0
+        cutoff = datetime.now(UTC) - timedelta(hours=hours)
+        for snapshot in sorted(table.snapshots(), key=lambda s: s.sequence_number, reverse=True):
+            properties = snapshot.summary.additional_properties if snapshot.summary else {}
+            if TAKEN_KEY in properties:
+                kept = datetime.fromtimestamp(snapshot.timestamp_ms / 1000, UTC)
+                cutoff = min(cutoff, kept)
+                break
+        else:
+            return 0  # nothing records the files taken: every snapshot is still needed
+        before = set(table.inspect.all_files().column("file_path").to_pylist())
+        try:
+            table.maintenance.expire_snapshots().older_than(cutoff).commit()
+        except CONFLICTS as error:
+            raise CommitConflict(str(error)) from None
+        table = self.load()
+        gone = before - set(table.inspect.all_files().column("file_path").to_pylist())
+        for path in gone:
+            table.io.delete(path)
+        return len(gone)
 
     def dataset(self):
         """The table for reading, as a stream of record batches."""
         return (self.table or self.load()).scan().to_arrow_batch_reader()
 
     def register(self, duck, name: str) -> None:
-        """Make the table (tombstones included) readable in DuckDB as `name`: its data files
-        read directly; a table with delete files (written by another engine) is read through
-        pyiceberg and kept in DuckDB (on disk past its memory limit)."""
+        """Make the table's current state (tombstones included) readable in DuckDB as `name`:
+        its data files read directly; a table with delete files (written by another engine)
+        is read through pyiceberg and kept in DuckDB (on disk past its memory limit)."""
         table = self.table or self.load()
         tasks = list(table.scan().plan_files()) if table else []
+        stored = f"{name}_stored"
         if not any(task.delete_files for task in tasks):
-            register_files(duck, name, [task.file.file_path for task in tasks], self.schema)
-            return
-        duck.register(f"{name}_stream", self.dataset())
-        duck.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_stream")
-        duck.unregister(f"{name}_stream")
+            register_files(duck, stored, [task.file.file_path for task in tasks], self.schema)
+        else:
+            duck.register(f"{name}_stream", self.dataset())
+            duck.execute(f"CREATE OR REPLACE TEMP TABLE {stored} AS SELECT * FROM {name}_stream")
+            duck.unregister(f"{name}_stream")
+        register_current(duck, name, stored)

@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from core.errors import ProjectError
 from core.lake.apply import FORMATS, TableApplied, apply_capture
+from core.lake.tables import give_back_freed_memory
 from core.management.arguments import renamed
 from core.registry import record_warehouse
 from core.storage import location
@@ -11,11 +12,12 @@ from core.storage import location
 
 class Command(BaseCommand):
     help = (
-        "Apply a cdc_tail capture folder to Delta Lake or Iceberg tables, as a careful "
-        "Glue job would: full load first, then changes in change-sequence order, the last "
-        "change per key, one MERGE per table and group of files. Each table records in its own "
-        "commits which files it has taken, so a rerun applies only what is new, and files "
-        "delivered twice or out of order change nothing."
+        "Apply a cdc_tail capture folder to Delta Lake or Iceberg tables: full load first, "
+        "then changes in change-sequence order, the last change per key appended as a new "
+        "version (one commit per table and group of files), so an apply costs what its batch "
+        "costs; readers see the newest version of each key, and lakehouse_maintain compacts. "
+        "Each table records in its own commits which files it has taken, so a rerun applies "
+        "only what is new, and files delivered twice or out of order change nothing."
     )
 
     def add_arguments(self, parser):
@@ -36,6 +38,7 @@ class Command(BaseCommand):
         renamed(parser, "--format", "--table-format", choices=FORMATS)
 
     def handle(self, *args, capture, warehouse, table_format, verbosity, **options):
+        give_back_freed_memory()
         started = time.monotonic()
         try:
             result = apply_capture(
@@ -60,5 +63,5 @@ class Command(BaseCommand):
     def report(self, table: str, applied: TableApplied) -> None:
         self.stdout.write(
             f"{table:<18} {applied.files:>5,} files {applied.rows:>10,} rows "
-            f"{applied.merges:>4,} commits"
+            f"{applied.commits:>4,} commits"
         )

@@ -1,0 +1,69 @@
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+
+from core.errors import ProjectError
+from core.lake.maintain import TableMaintained, maintain_warehouse
+from core.lake.tables import give_back_freed_memory
+from core.management.arguments import at_least
+
+
+class Command(BaseCommand):
+    help = (
+        "Keep a warehouse's tables small and quick to read, safe while lakehouse_apply runs: "
+        "compact each partition to the newest version of each key, drop the tombstones no "
+        "file still to come can contradict, and expire versions older than --retain-hours "
+        "with the data files only they read."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--warehouse", required=True, help="the tables: a folder, or s3://BUCKET/PREFIX"
+        )
+        parser.add_argument(
+            "--retain-hours",
+            type=at_least(1, float),
+            default=168,
+            help="keep the versions of the last HOURS for time travel, and for applies under "
+            "way (default 168, Delta's own; at least 1)",
+        )
+        parser.add_argument(
+            "--tombstone-grace-hours",
+            type=at_least(0, float),
+            default=24,
+            help="keep a tombstone at least this long after its delete, for files still on "
+            "their way to a copy of the capture (default 24; 0 if the warehouse reads the "
+            "capture where cdc_tail writes it)",
+        )
+
+    def handle(self, *args, warehouse, retain_hours, tombstone_grace_hours, verbosity, **options):
+        give_back_freed_memory()
+        started = time.monotonic()
+        try:
+            report = maintain_warehouse(
+                warehouse,
+                retain_hours=retain_hours,
+                tombstone_grace_hours=tombstone_grace_hours,
+                on_table=self.report if verbosity >= 1 else None,
+            )
+        except ProjectError as error:
+            raise CommandError(str(error)) from None
+        if verbosity >= 1:
+            replaced = sum(table.partitions for table in report.values())
+            dropped = sum(table.tombstones_dropped for table in report.values())
+            self.stdout.write(
+                f"maintained {len(report)} tables in {warehouse} in "
+                f"{time.monotonic() - started:.1f}s: {replaced} partitions compacted, "
+                f"{dropped:,} tombstones dropped"
+            )
+
+    def report(self, table: str, done: TableMaintained) -> None:
+        line = (
+            f"{table:<18} {done.partitions:>2} partitions: {done.files_before:>4,} -> "
+            f"{done.files_after:>3,} files, {done.rows_before:>10,} -> {done.rows_after:>10,} "
+            f"rows, {done.tombstones_dropped:>6,} tombstones dropped, "
+            f"{done.files_expired:>4,} files expired"
+        )
+        self.stdout.write(line)
+        if done.tombstones_kept_because:
+            self.stdout.write(f"  tombstones kept: {done.tombstones_kept_because}")
