@@ -1,7 +1,9 @@
-"""The MERGE that lakehouse_apply runs, as SQL for engines beyond this machine: written once
-(here, in DuckDB's dialect) and rendered by sqlglot for Spark SQL (Iceberg on Glue or EMR) and
-for Athena (Hive DDL, Trino DML). Its DuckDB form is run over capture files in the tests, and
-its tables compared with lakehouse_apply's; the Spark and Athena forms are parsed, not run.
+"""lakehouse_apply's result as SQL for engines beyond this machine, as a MERGE (one row per
+key, where lakehouse_apply appends versions and readers take the newest: the same current
+state), and views of the current state over either kind of table: written once (here, in
+DuckDB's dialect) and rendered by sqlglot for Spark SQL (Iceberg on Glue or EMR) and for
+Athena (Hive DDL, Trino DML). The DuckDB forms are run over capture files in the tests, and
+their tables compared with lakehouse_apply's; the Spark and Athena forms are parsed, not run.
 
 Per table: CREATE TABLE, and a MERGE whose source is the change rows of the files to apply
 (a view or an external table over the DMS folder): the last change per key by the change
@@ -68,6 +70,28 @@ def merge_definition(table: Table, target: S3Target, into: str, source: str) -> 
         f"WHEN MATCHED AND s.{sequence} > t.{sequence} THEN UPDATE SET {updates}\n"
         f"WHEN NOT MATCHED THEN INSERT ({inserted}) VALUES ({values})"
     )
+
+
+def current_definition(table: Table, into: str, view: str) -> str:
+    """A view of a table's current state: the newest version of each key (a table built by
+    lakehouse_apply holds several until lakehouse_maintain compacts it; one MERGEd holds
+    one), deleted keys left out, with the source's columns only."""
+    sequence = quoted(CHANGE_SEQUENCE_COLUMN)
+    columns = ", ".join(quoted(column.name) for column in table.columns)
+    return (
+        f"CREATE OR REPLACE VIEW {view} AS\n"
+        f"SELECT {columns}\n"
+        f"FROM (\n"
+        f"  SELECT *, ROW_NUMBER() OVER (PARTITION BY {quoted('id')} ORDER BY {sequence} DESC)"
+        f" AS version_rank\n"
+        f"  FROM {into}\n"
+        f") AS versions\n"
+        f"WHERE version_rank = 1 AND NOT {quoted(DELETED)}"
+    )
+
+
+def current_sql(table: Table, engine: str, into: str, view: str) -> str:
+    return render(current_definition(table, into, view), engine)
 
 
 def render(definition: str, engine: str) -> str:

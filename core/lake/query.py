@@ -1,6 +1,6 @@
 """lakehouse_query: the README's sample queries, run by DuckDB over the lakehouse tables and by
 PostgreSQL over the source, side by side, with a verdict. DuckDB reads the tables through Arrow
-(Delta as a dataset, Iceberg as a stream kept in DuckDB), tombstones left out, so no DuckDB
+(their data files, the newest version of each key), tombstones left out, so no DuckDB
 extension is needed."""
 
 from dataclasses import dataclass
@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from core.lake.apply import open_stores, open_warehouse
-from core.lake.tables import DELETED, lake_schema
+from core.lake.tables import DELETED, LakeError, lake_schema
 from core.reconcile import ScratchDuckDB, s3_of, session
 from core.storage import Location
 
@@ -84,7 +84,8 @@ def comparable(row: tuple) -> tuple:
 
 
 class LakeViews(ScratchDuckDB):
-    """DuckDB with one view per lakehouse table, named as the source table, without tombstones."""
+    """DuckDB with one view per lakehouse table, named as the source table: its current state,
+    without tombstones."""
 
     def __init__(self, warehouse: Location | str):
         built = open_warehouse(warehouse)
@@ -101,6 +102,21 @@ class LakeViews(ScratchDuckDB):
                 f"CREATE VIEW {name} AS SELECT * EXCLUDE ({DELETED}) FROM {rows} "
                 f"WHERE NOT {DELETED}"
             )
+
+
+def ask_lake(warehouse: Location | str, sql: str) -> tuple[list[str], list[tuple]]:
+    """A query of the user's over the lakehouse's current state: its columns and rows."""
+    import duckdb
+
+    lake = LakeViews(warehouse)
+    try:
+        found = lake.duck.execute(sql)
+        return [column[0] for column in found.description], found.fetchall()
+    except duckdb.Error as error:
+        reason = str(error).strip().splitlines()[0]
+        raise LakeError(f"the query failed in DuckDB: {reason}") from None
+    finally:
+        lake.close()
 
 
 def run_queries(params: dict, warehouse: Location | str) -> list[Answer]:

@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from core.capture.reader import open_capture
 from core.errors import ProjectError
-from core.lake.merge_sql import create_sql, glue_job, merge_sql
+from core.lake.merge_sql import create_sql, current_sql, glue_job, merge_sql
 from core.storage import location
 
 # Where each engine's MERGE writes and what it reads.
@@ -44,12 +44,13 @@ class Command(BaseCommand):
         except ProjectError as error:
             raise CommandError(str(error)) from None
         self.stdout.write(
-            f"wrote {len(tables)} tables' CREATE and MERGE for duckdb, spark and athena, and "
-            f"glue_job.py, into {folder}"
+            f"wrote {len(tables)} tables' CREATE and MERGE, and views of their current state, "
+            f"for duckdb, spark and athena, and glue_job.py, into {folder}"
         )
 
     def write_all(self, found, tables, folder) -> None:
         for engine, (into, source) in TARGETS.items():
+            views = []
             for name, files in tables.items():
                 table = files.table
                 target = into.format(table=name)
@@ -60,5 +61,7 @@ class Command(BaseCommand):
                     + ";\n"
                 )
                 folder.write(f"{engine}/{name}.sql", text.encode())
+                views.append(current_sql(table, engine, target, f"{target}_current") + ";\n")
+            folder.write(f"{engine}/views.sql", "\n".join(views).encode())
         job = glue_job({name: files.table for name, files in tables.items()}, found.target)
         folder.write("glue_job.py", job.encode())

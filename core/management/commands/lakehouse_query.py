@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
 from core.errors import ProjectError
-from core.lake.query import run_queries
+from core.lake.query import ask_lake, run_queries
 
 WIDTH = 46
 
@@ -29,7 +29,9 @@ class Command(BaseCommand):
     help = (
         "Run the README's four sample queries with DuckDB over the lakehouse tables and with "
         "PostgreSQL over the source, and print each answer beside the other, with a verdict. "
-        "Exit status 1 if any answer differs."
+        "Exit status 1 if any answer differs. With --sql, run your own query over the "
+        "lakehouse alone: each table named as the source's, as it stands now (the newest "
+        "version of each key, deleted keys left out)."
     )
 
     def add_arguments(self, parser):
@@ -38,8 +40,15 @@ class Command(BaseCommand):
             required=True,
             help="lakehouse_apply's --warehouse (a folder, or s3://BUCKET/PREFIX)",
         )
+        parser.add_argument(
+            "--sql",
+            help='a query of your own (DuckDB SQL), e.g. "SELECT status, count(*) FROM '
+            'core_order GROUP BY 1"; its rows are printed tab-separated, with a header',
+        )
 
-    def handle(self, *args, warehouse, **options):
+    def handle(self, *args, warehouse, sql, **options):
+        if sql is not None:
+            return self.ask(warehouse, sql)
         try:
             answers = run_queries(connection.get_connection_params(), warehouse)
         except ProjectError as error:
@@ -56,3 +65,12 @@ class Command(BaseCommand):
         if different:
             raise CommandError(f"different answers: {', '.join(different)}", returncode=1)
         self.stdout.write(f"\nall {len(answers)} queries give the same answer on both sides")
+
+    def ask(self, warehouse: str, sql: str) -> None:
+        try:
+            columns, rows = ask_lake(warehouse, sql)
+        except ProjectError as error:
+            raise CommandError(str(error)) from None
+        self.stdout.write("\t".join(columns))
+        for row in rows:
+            self.stdout.write("\t".join("" if value is None else str(value) for value in row))
