@@ -37,11 +37,11 @@ HALF_MILLION_SCALE = "0.42"
 
 def manage(*args: str, env: dict[str, str] | None = None) -> tuple[float, float, str]:
     """Run a manage.py command in its own process (with `env` added to the environment):
-    (seconds, peak MB, its stderr)."""
+    (seconds, peak MB, what it printed: stdout, then stderr)."""
     probe = (
         "import resource, subprocess, sys\n"
         "done = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
-        "sys.stderr.write(done.stderr)\n"
+        "sys.stderr.write(done.stdout + done.stderr)\n"
         "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
         "print(peak)\n"
         "sys.exit(done.returncode)\n"

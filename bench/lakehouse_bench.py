@@ -1,17 +1,21 @@
-"""Lakehouse benchmark, on a throwaway server and S3 store (`make bench-lakehouse`,
-`SCALE=medium` to go quicker): a capture of SCALE (full load, then the changes of ACTIONS
-simulated actions in several batches) applied to Delta and to Iceberg tables by
-`lakehouse_apply`, each in its own process, from a folder into a folder and from the local S3
-store into it (the same files, uploaded): seconds, rows/s, peak memory and S3's time against
-the folder's; and as the reference, DuckDB rebuilding the same final state in memory from the
-same files.
+"""Lakehouse benchmark, on a throwaway server (`make bench-lakehouse`, SCALES="large 5 10"): per
+scale, a capture's full load applied to Delta and to Iceberg tables by `lakehouse_apply`, each
+in its own process, against DuckDB rebuilding the same state in memory from the same files;
+then a batch of about 10,000 changes applied into each (the cost the layout is for: it should
+not grow with the table), and `lakehouse_maintain` compacting it all. Seconds, rows/s and peak
+memory of each process (Python and Django's start included, about 0.5 s; pyiceberg's import
+adds about 1 s).
 
-`--deltalake 1.5.0,1.5.1` also applies the capture with those delta-rs releases (each installed
-once into bench/deltalake/VERSION, from the package index), to compare their memory with the
-pinned one's: one release is reported to need several times its predecessor's for a MERGE."""
+`--s3` applies the same files from the local S3 store too (uploaded byte for byte), into an
+s3:// warehouse: S3's time against the folder's. `--deltalake 1.5.0,1.5.1` also applies the
+full load with those delta-rs releases (each installed once into bench/deltalake/VERSION), to
+compare their memory with the pinned one's."""
 
 import argparse
+import contextlib
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -25,17 +29,18 @@ os.environ.setdefault("SECRET_KEY", "benchmark-only-" + "x" * 40)
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lakehouse.settings")
 os.environ["DJANGO_ENV_FILE"] = "/nonexistent"
 
-from cdc_bench import NOW, manage, sql, start  # noqa: E402  (the same probe of peak memory)
+from cdc_bench import NOW, changes_in, manage, sql, start  # noqa: E402  (the same probe)
 from machine import throwaway_s3  # noqa: E402
 
 REBUILD = """
 import sys, time, duckdb
 capture = sys.argv[1]
 duck = duckdb.connect()
+duck.execute("SET enable_progress_bar = false")
 started = time.monotonic()
 rows = 0
 for table in sys.argv[2:]:
-    files = f"{capture}/public/{table}/**/*.parquet"
+    files = f"{capture}/public/{table}/**/LOAD*.parquet"
     rows += duck.execute(f"SELECT count(*) FROM read_parquet('{files}')").fetchone()[0]
     duck.execute(
         f"CREATE TABLE {table} AS SELECT * FROM read_parquet('{files}') "
@@ -71,26 +76,116 @@ def upload(capture: Path, url: str, store) -> None:
             client.upload_file(str(path), bucket, f"{prefix}/{path.relative_to(capture)}")
 
 
-def ratio(seconds: dict[str, float], where: str) -> str:
-    return f" {seconds['s3'] / seconds['disk']:>10.2f}" if where == "s3" else ""
-
-
 def deltalake_release(version: str) -> dict[str, str]:
     """The environment that makes `import deltalake` load that release."""
     folder = ROOT / "bench" / "deltalake" / version
     if not (folder / "deltalake").exists():
         subprocess.run(
-            [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target",
-             str(folder), f"deltalake=={version}"],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-deps",
+                "--target",
+                str(folder),
+                f"deltalake=={version}",
+            ],
             check=True,
-        )  # fmt: skip
+        )
     return {"PYTHONPATH": str(folder)}
+
+
+def own_seconds(said: str) -> float | None:
+    """The time a command reports for its own work (`... in 2.4s`), without Python's start."""
+    found = re.search(r" in (\d+\.\d+)s", said)
+    return float(found.group(1)) if found else None
+
+
+def line(label: str, wall: float, peak: float, rows: int | None = None, said: str = "") -> float:
+    """One line of figures; the rate is of the command's own time where it reports one."""
+    own = own_seconds(said) or wall
+    rate = f"{rows / own:>10,.0f}" if rows else f"{'':>10}"
+    mine = f"{own:>8.1f}" if own_seconds(said) else f"{'':>8}"
+    print(f"{label:<40} {wall:>8.1f} {mine} {rate} {peak:>9.0f} MB", flush=True)
+    return own
+
+
+def bench_scale(scale: str, actions: int, scratch: Path, store, environments: dict) -> None:
+    from core.generation.rows import TABLE_ROWS
+
+    capture = scratch / "cdc"
+    manage("seed_all", "--scale", scale, "--clean", "--seed", "2026", "--now", NOW)
+    manage("cdc_tail", "--slot", "bench_lake", "--output", str(capture), "--create-slot")
+    rows, seconds, peak = rebuild_in_duckdb(capture, list(TABLE_ROWS))
+    print(
+        f"\n--scale {scale}: full load of {rows:,} rows; deltalake {version('deltalake')}, "
+        f"pyiceberg {version('pyiceberg')}, duckdb {version('duckdb')}"
+    )
+    print(f"{'':<40} {'process':>8} {'its own':>8} {'rows/s':>10} {'peak memory':>12}")
+    line("DuckDB rebuild of the full load", seconds, peak, rows)
+    rebuild_rate = rows / seconds
+    on_s3 = f"s3://lakehouse/bench-lake-{scale}"
+    places = {"disk": (str(capture), str(scratch))}
+    if store is not None:
+        upload(capture, f"{on_s3}/cdc", store)
+        places["s3"] = (f"{on_s3}/cdc", on_s3)
+    for table_format in ("delta", "iceberg"):
+        for where, (source, lake) in places.items():
+            seconds, peak, said = manage(
+                "lakehouse_apply",
+                source,
+                "--warehouse",
+                f"{lake}/{table_format}",
+                "--table-format",
+                table_format,
+            )
+            own = line(f"full load, {table_format}, {where}", seconds, peak, rows, said)
+            print(f"{'':<40} {rows / own / rebuild_rate:.2f} of DuckDB's rate")
+    for release, environment in environments.items():
+        seconds, peak, said = manage(
+            "lakehouse_apply",
+            str(capture),
+            "--warehouse",
+            str(scratch / f"delta-{release}"),
+            env=environment,
+        )
+        line(f"full load, deltalake {release}", seconds, peak, rows, said)
+    _, _, said = manage("simulate", "--rate", "0", "--count", str(actions), "--workers", "2")
+    _, _, said = manage("cdc_tail", "--slot", "bench_lake", "--output", str(capture))
+    changes = changes_in(said)
+    if store is not None:
+        upload(capture, f"{on_s3}/cdc", store)
+    print(f"a batch of {changes:,} changes ({actions:,} simulated actions):")
+    for table_format in ("delta", "iceberg"):
+        for where, (source, lake) in places.items():
+            warehouse = f"{lake}/{table_format}"
+            seconds, peak, said = manage(
+                "lakehouse_apply", source, "--warehouse", warehouse, "--table-format", table_format
+            )
+            line(f"  batch applied, {table_format}, {where}", seconds, peak, changes, said)
+    for table_format in ("delta", "iceberg"):
+        for where, (_, lake) in places.items():
+            seconds, peak, said = manage(
+                "lakehouse_maintain",
+                "--warehouse",
+                f"{lake}/{table_format}",
+                "--tombstone-grace-hours",
+                "0",
+            )
+            line(f"  lakehouse_maintain, {table_format}, {where}", seconds, peak, said=said)
+            seconds, peak, _ = manage("lakehouse_verify", "--warehouse", f"{lake}/{table_format}")
+            line(f"  lakehouse_verify after it, {table_format}, {where}", seconds, peak)
+    sql("SELECT pg_drop_replication_slot('bench_lake')::text")
+    shutil.rmtree(capture)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", default="large")
-    parser.add_argument("--actions", type=int, default=10_000)
+    parser.add_argument("--scales", default="large 5 10")
+    parser.add_argument("--actions", type=int, default=2750, help="for the batch of changes")
+    parser.add_argument("--s3", action="store_true", help="from and into the local S3 store too")
     parser.add_argument(
         "--deltalake", default="", help="other delta-rs releases to compare, e.g. 1.5.0,1.5.1"
     )
@@ -98,50 +193,11 @@ def main() -> None:
     releases = [version for version in args.deltalake.split(",") if version]
     environments = {release: deltalake_release(release) for release in releases}
     start("bench-lakehouse")
-    from core.generation.rows import TABLE_ROWS
-
-    with tempfile.TemporaryDirectory(prefix="lakehouse-bench-") as scratch:
-        capture = Path(scratch) / "cdc"
-        manage("seed_all", "--scale", args.scale, "--clean", "--seed", "2026", "--now", NOW)
-        manage("cdc_tail", "--slot", "bench_lake", "--output", str(capture))
-        for _ in range(4):  # four batches of changes
-            manage("simulate", "--rate", "0", "--count", str(args.actions // 4), "--workers", "2")
-            manage("cdc_tail", "--slot", "bench_lake", "--output", str(capture))
-        sql("SELECT pg_drop_replication_slot('bench_lake')::text")
-        files = sum(1 for path in (capture / "public").rglob("*.parquet"))
-        rows, seconds, peak = rebuild_in_duckdb(capture, list(TABLE_ROWS))
-        print(f"capture: --scale {args.scale}, {rows:,} rows in {files} Parquet files; "
-              f"deltalake {version('deltalake')}, pyiceberg {version('pyiceberg')}, "
-              f"duckdb {version('duckdb')}")  # fmt: skip
-        print(f"\n{'':<34} {'seconds':>8} {'rows/s':>10} {'peak memory':>12} {'S3 / disk':>10}")
-        print(f"{'DuckDB rebuild in memory':<34} {seconds:>8.1f} {rows / seconds:>10,.0f} "
-              f"{peak:>9.0f} MB")  # fmt: skip
-        with throwaway_s3() as store:
-            on_s3 = "s3://lakehouse/bench-lake"
-            upload(capture, f"{on_s3}/cdc", store)
-            places = {"disk": (str(capture), scratch), "s3": (f"{on_s3}/cdc", on_s3)}
-            for table_format in ("delta", "iceberg"):
-                applied, verified = {}, {}
-                for where, (source, lake) in places.items():
-                    warehouse = f"{lake}/{table_format}"
-                    seconds, peak, _ = manage("lakehouse_apply", source, "--warehouse",
-                                              warehouse, "--format", table_format)  # fmt: skip
-                    applied[where] = seconds
-                    label = f"lakehouse_apply {table_format}, {where}"
-                    print(f"{label:<34} {seconds:>8.1f} {rows / seconds:>10,.0f} {peak:>9.0f} MB"
-                          + ratio(applied, where))  # fmt: skip
-                    seconds, peak, _ = manage("lakehouse_verify", "--warehouse", warehouse)
-                    verified[where] = seconds
-                    label = f"lakehouse_verify {table_format}, {where}"
-                    print(f"{label:<34} {seconds:>8.1f} {'':>10} {peak:>9.0f} MB"
-                          + ratio(verified, where))  # fmt: skip
-        for release, environment in environments.items():
-            warehouse = Path(scratch) / f"delta-{release}"
-            seconds, peak, _ = manage("lakehouse_apply", str(capture), "--warehouse",
-                                      str(warehouse), env=environment)  # fmt: skip
-            label = f"lakehouse_apply, deltalake {release}"
-            print(f"{label:<34} {seconds:>8.1f} {rows / seconds:>10,.0f} {peak:>9.0f} MB")
-    print("(lakehouse_apply and _verify include starting Python and Django, about 0.5 s)")
+    with contextlib.ExitStack() as stack:
+        store = stack.enter_context(throwaway_s3()) if args.s3 else None
+        for scale in args.scales.split():
+            scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="lake-bench-")))
+            bench_scale(scale, args.actions, scratch, store, environments)
 
 
 if __name__ == "__main__":
