@@ -1,10 +1,10 @@
 """Lakehouse benchmark, on a throwaway server (`make bench-lakehouse`, SCALES="large 5 10"): per
 scale, a capture's full load applied to Delta and to Iceberg tables by `lakehouse_apply`, each
 in its own process, against DuckDB rebuilding the same state in memory from the same files;
-then a batch of about 10,000 changes applied into each (the cost the layout is for: it should
-not grow with the table), and `lakehouse_maintain` compacting it all. Seconds, rows/s and peak
-memory of each process (Python and Django's start included, about 0.5 s; pyiceberg's import
-adds about 1 s).
+then a batch of at least 10,000 changes (simulated 250 actions at a time) applied into each
+(the cost the layout is for: it should not grow with the table), and `lakehouse_maintain`
+compacting it all. Seconds (of the process, and as the command reports its own work), rows/s
+and peak memory of each process.
 
 `--s3` applies the same files from the local S3 store too (uploaded byte for byte), into an
 s3:// warehouse: S3's time against the folder's. `--deltalake 1.5.0,1.5.1` also applies the
@@ -112,7 +112,7 @@ def line(label: str, wall: float, peak: float, rows: int | None = None, said: st
     return own
 
 
-def bench_scale(scale: str, actions: int, scratch: Path, store, environments: dict) -> None:
+def bench_scale(scale: str, batch: int, scratch: Path, store, environments: dict) -> None:
     from core.generation.rows import TABLE_ROWS
 
     capture = scratch / "cdc"
@@ -152,12 +152,15 @@ def bench_scale(scale: str, actions: int, scratch: Path, store, environments: di
             env=environment,
         )
         line(f"full load, deltalake {release}", seconds, peak, rows, said)
-    _, _, said = manage("simulate", "--rate", "0", "--count", str(actions), "--workers", "2")
-    _, _, said = manage("cdc_tail", "--slot", "bench_lake", "--output", str(capture))
-    changes = changes_in(said)
+    changes = simulated = 0
+    while changes < batch:  # the shop's changes, in steps, until the batch is big enough
+        manage("simulate", "--rate", "0", "--count", "250", "--workers", "2")
+        _, _, said = manage("cdc_tail", "--slot", "bench_lake", "--output", str(capture))
+        changes += changes_in(said)
+        simulated += 250
     if store is not None:
         upload(capture, f"{on_s3}/cdc", store)
-    print(f"a batch of {changes:,} changes ({actions:,} simulated actions):")
+    print(f"a batch of {changes:,} changes ({simulated:,} simulated actions):")
     for table_format in ("delta", "iceberg"):
         for where, (source, lake) in places.items():
             warehouse = f"{lake}/{table_format}"
@@ -184,7 +187,7 @@ def bench_scale(scale: str, actions: int, scratch: Path, store, environments: di
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scales", default="large 5 10")
-    parser.add_argument("--actions", type=int, default=2750, help="for the batch of changes")
+    parser.add_argument("--batch", type=int, default=10_000, help="changes in the batch, at least")
     parser.add_argument("--s3", action="store_true", help="from and into the local S3 store too")
     parser.add_argument(
         "--deltalake", default="", help="other delta-rs releases to compare, e.g. 1.5.0,1.5.1"
@@ -197,7 +200,7 @@ def main() -> None:
         store = stack.enter_context(throwaway_s3()) if args.s3 else None
         for scale in args.scales.split():
             scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="lake-bench-")))
-            bench_scale(scale, args.actions, scratch, store, environments)
+            bench_scale(scale, args.batch, scratch, store, environments)
 
 
 if __name__ == "__main__":

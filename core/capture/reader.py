@@ -144,8 +144,14 @@ def read_chunks(file: StoredFile, table: Table, target: S3Target, rows: int | No
         if file.name.endswith(".parquet"):
             parquet = pq.ParquetFile(file.open())
             missing = columns_missing(path, parquet.schema_arrow.names, schema)
-            for batch in parquet.iter_batches(batch_size=rows):
-                yield with_columns(pa.Table.from_batches([batch]), missing, schema)
+            # A few row groups at a time: pyarrow pre-buffers (reads ahead, in few requests)
+            # every row group it is asked for, which for the whole of a large file was 440 MB.
+            groups = parquet.num_row_groups
+            step = max(1, rows // max(1, parquet.metadata.row_group(0).num_rows)) if groups else 1
+            for start in range(0, groups, step):
+                window = range(start, min(groups, start + step))
+                for batch in parquet.iter_batches(batch_size=rows, row_groups=window):
+                    yield with_columns(pa.Table.from_batches([batch]), missing, schema)
             return
         stream = file.open()
         if file.name.endswith(".gz"):
