@@ -4,6 +4,7 @@ deliveries out of order and twice, a crash between two tables, and any grouping 
 import io
 import random
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -51,21 +52,26 @@ def table_format(pair) -> str:
     return pair[1]
 
 
-@pytest.fixture
-def capture(pair, tmp_path) -> Path:
-    """A capture with a full load and four batches of simulated changes, erasures included."""
+def captured(pair, tmp_path, rounds: int) -> Iterator[Path]:
+    """A capture with a full load and `rounds` batches of simulated changes, erasures
+    included; the slot and publication dropped after."""
     seed_all(scale="0.03", seed=51, now=NOW)
     with connection.cursor() as cursor:
         setup_replication(cursor, publication="dms_publication")
     folder = tmp_path / "capture"
     drain(folder, "--data-format", pair[0])
-    for round_number in range(4):
+    for round_number in range(rounds):
         simulate(seed=round_number, rate=0, count=300)
         drain(folder)
     yield folder
     with connection.cursor() as cursor:
         drop_publication(cursor, publication="dms_publication")
         cursor.execute("SELECT pg_drop_replication_slot('lake_tail')")
+
+
+@pytest.fixture
+def capture(pair, tmp_path) -> Iterator[Path]:
+    yield from captured(pair, tmp_path, rounds=4)
 
 
 def params() -> dict:
