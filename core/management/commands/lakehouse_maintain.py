@@ -58,12 +58,16 @@ class Command(BaseCommand):
             )
 
     def report(self, table: str, done: TableMaintained) -> None:
-        line = (
-            f"{table:<18} {done.partitions:>2} partitions: {done.files_before:>4,} -> "
-            f"{done.files_after:>3,} files, {done.rows_before:>10,} -> {done.rows_after:>10,} "
-            f"rows, {done.tombstones_dropped:>6,} tombstones dropped, "
-            f"{done.files_expired:>4,} files expired"
-        )
-        self.stdout.write(line)
+        parts = []
+        if done.partitions:
+            parts.append(
+                f"{done.partitions} partitions compacted ({done.files_before:,} files -> "
+                f"{done.files_after:,}, {done.rows_before:,} rows -> {done.rows_after:,})"
+            )
+        if done.tombstones_dropped:
+            parts.append(f"{done.tombstones_dropped:,} tombstones dropped")
+        if done.files_expired:
+            parts.append(f"{done.files_expired:,} old files deleted")
+        self.stdout.write(f"{table:<18} {', '.join(parts) or 'nothing to do'}")
         if done.tombstones_kept_because:
-            self.stdout.write(f"  tombstones kept: {done.tombstones_kept_because}")
+            self.stdout.write(f"{'':<18} tombstones kept: {done.tombstones_kept_because}")
