@@ -296,7 +296,8 @@ def delta_tables(built) -> list[LakeTable]:
             continue
         actions = pa.table(table.get_add_actions(flatten=True))
         rows = actions.column("num_records") if "num_records" in actions.column_names else None
-        history = [c[FILES_KEY] for c in reversed(table.history(20)) if FILES_KEY in c]
+        # The last applies' commits: a maintenance run adds up to 16 commits of its own.
+        history = [c[FILES_KEY] for c in reversed(table.history(40)) if FILES_KEY in c]
         found.append(
             LakeTable(
                 name,
@@ -324,7 +325,7 @@ def iceberg_tables(built) -> list[LakeTable]:
         summary = snapshot.summary.additional_properties if snapshot and snapshot.summary else {}
         recorded = [
             s.summary.additional_properties[FILES_KEY]
-            for s in table.snapshots()[-20:]
+            for s in table.snapshots()[-40:]
             if s.summary and FILES_KEY in s.summary.additional_properties
         ]
         found.append(
