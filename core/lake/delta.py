@@ -193,10 +193,6 @@ class DeltaStore:
         )
         return len(removed)
 
-    def dataset(self):
-        """The table for reading (a pyarrow dataset: DuckDB scans it without loading it)."""
-        return (self.table or self.load()).to_pyarrow_dataset()
-
     def register(self, duck, name: str) -> None:
         """Make the table's current state (tombstones included) readable in DuckDB as `name`:
         its data files read directly, unless another writer gave it something that needs

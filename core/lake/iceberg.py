@@ -259,16 +259,13 @@ class IcebergStore:
         goes out. CommitConflict if the table moved since it was planned from."""
         table = self.writable()
         # Files written with the table's field ids, as pyiceberg writes its own.
+        folder = f"{table.location().rstrip('/')}/data"
         writer = PartitionedWriter(
-            f"{table.location().rstrip('/')}/data",
-            schema_to_pyarrow(table.schema()),
-            self.s3,
-            with_bucket=True,
+            folder, schema_to_pyarrow(table.schema()), self.s3, with_bucket=True
         )
         for chunk in rows:
             writer.write(chunk)
         written = writer.close()
-        folder = f"{table.location().rstrip('/')}/data"
         try:
             with table.transaction() as transaction:
                 snapshot = transaction.update_snapshot(snapshot_properties=properties)
