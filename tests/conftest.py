@@ -15,6 +15,17 @@ from tests.factories import (
 )
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests that start a JVM run only when asked for (`-m engines`, as make test-engines
+    does): make test stays within its time on two cores."""
+    if "engines" in (config.getoption("markexpr") or ""):
+        return
+    skip = pytest.mark.skip(reason="starts Spark or Trino: run by `make test-engines`")
+    for item in items:
+        if "engines" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture
 def order_item(db):
     return OrderItemFactory()

@@ -102,17 +102,24 @@ def change_groups(files: TableFiles, taken: set[str]) -> list[list[StoredFile]]:
     ]
 
 
-def apply_table(
-    store: TableStore, files: TableFiles, target, capture_id: str, done: TableApplied
-) -> None:
-    """Apply what the table has not taken yet, planned from its current version, counting
-    into `done` as each commit lands."""
+def planned_taken(store: TableStore, files: TableFiles, capture_id: str) -> set[str]:
+    """The files the table has taken, as of the version planned from; a table built from
+    another capture is refused."""
     taken, owner = store.taken()
     if owner is not None and owner != capture_id:
         raise LakeError(
             f"the warehouse holds {files.table.name} built from another capture ({owner}): "
             "use a new --warehouse"
         )
+    return taken
+
+
+def apply_table(
+    store: TableStore, files: TableFiles, target, capture_id: str, done: TableApplied
+) -> None:
+    """Apply what the table has not taken yet, planned from its current version, counting
+    into `done` as each commit lands."""
+    taken = planned_taken(store, files, capture_id)
     schema = lake_schema(files.table, target)
     for path in files.loads:
         if path.name in taken:
@@ -237,9 +244,11 @@ def apply_capture(
     *,
     table_format: str = "delta",
     on_table: Callable[[str, TableApplied], None] | None = None,
+    engine: Callable[..., None] | None = None,
 ) -> ApplyResult:
-    """Apply what each table of the capture has not taken yet. A table another apply commits
-    to meanwhile is planned again from what it now holds (its files taken are not applied
+    """Apply what each table of the capture has not taken yet, by `engine` (apply_table's
+    signature; this process by default, or spark.py's). A table another apply commits to
+    meanwhile is planned again from what it now holds (its files taken are not applied
     twice)."""
     source = location(capture_dir)
     capture, tables = open_capture(source)
@@ -256,7 +265,7 @@ def apply_capture(
         applied = TableApplied()
         for attempt in range(REPLANS + 1):
             try:
-                apply_table(store, files, capture.target, capture_id, applied)
+                (engine or apply_table)(store, files, capture.target, capture_id, applied)
                 break
             except CommitConflict:
                 if attempt == REPLANS:

@@ -9,6 +9,7 @@ same application id landed since its read version, so of two writers only one co
 step; the other gets a CommitConflict and plans again from what the table now holds. On S3,
 delta-rs commits by conditional PUT (`aws_conditional_put`), never by an unsafe rename."""
 
+import contextlib
 import json
 import math
 import time
@@ -67,7 +68,7 @@ class DeltaStore:
         self.table = self.load()
         taken = Taken()
         for commit in self.table.history() if self.table else []:  # the newest first
-            taken.add(commit)
+            taken.add(commit_metadata(commit))
             if taken.complete:
                 break
         return taken.files, taken.capture
@@ -206,3 +207,20 @@ class DeltaStore:
         else:
             register_files(duck, stored, table.file_uris(), self.schema)
         register_current(duck, name, stored)
+
+
+def files_applied(commit: dict) -> list[str] | None:
+    """The files a Delta commit applied, whichever engine made it."""
+    metadata = commit_metadata(commit)
+    return json.loads(metadata[FILES_KEY]) if FILES_KEY in metadata else None
+
+
+def commit_metadata(commit: dict) -> dict:
+    """A Delta commit's properties: delta-rs keeps ours at the top of its commitInfo, Spark
+    in its userMetadata (a JSON object, ours)."""
+    found = dict(commit)
+    extra = commit.get("userMetadata")
+    if isinstance(extra, str) and extra.startswith("{"):
+        with contextlib.suppress(ValueError):  # someone else's userMetadata
+            found.update(json.loads(extra))
+    return found

@@ -24,10 +24,12 @@ Concurrent writers: every commit is made against the snapshot it was planned fro
 again on top of the new snapshot, which for an append means applying a file twice, so our
 tables turn its retries off (`commit.retry.num-retries` 0) and the writer plans again."""
 
+import contextlib
 import functools
 import json
 import os
 import re
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
@@ -159,6 +161,10 @@ def catalog_of(warehouse: Location) -> SqlCatalog:
     if warehouse.is_local:
         folder = warehouse.path.resolve()
         folder.mkdir(parents=True, exist_ok=True)
+        # Write-ahead logging: a reader (Spark's JDBC catalog keeps its connections open)
+        # never blocks a commit. It is kept in the file.
+        with contextlib.closing(sqlite3.connect(folder / CATALOG_FILE)) as database:
+            database.execute("PRAGMA journal_mode=WAL")
         return SqlCatalog(
             NAMESPACE, uri=f"sqlite:///{folder / CATALOG_FILE}", warehouse=f"file://{folder}"
         )

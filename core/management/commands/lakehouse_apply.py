@@ -36,16 +36,37 @@ class Command(BaseCommand):
             "(for an s3:// warehouse: in PostgreSQL, database lakehouse_catalog)",
         )
         renamed(parser, "--format", "--table-format", choices=FORMATS)
+        parser.add_argument(
+            "--engine",
+            choices=("python", "spark"),
+            default="python",
+            help="python: this process, delta-rs or pyiceberg (the default: fastest on one "
+            "machine); spark: Spark reads the files and appends, through delta-spark or "
+            "Iceberg's Spark runtime, into the same tables (needs `make engines`)",
+        )
+        parser.add_argument(
+            "--master",
+            default="local[2]",
+            help="with --engine spark: where Spark runs, local[N] (the default, local[2]) or "
+            "a cluster's master URL (spark://HOST:7077, yarn, k8s://...) whose executors reach "
+            "the capture and the warehouse",
+        )
 
-    def handle(self, *args, capture, warehouse, table_format, verbosity, **options):
+    def handle(self, *args, capture, warehouse, table_format, engine, master, verbosity, **options):
         give_back_freed_memory()
         started = time.monotonic()
         try:
+            runner = None
+            if engine == "spark":
+                from core.lake.spark import spark_engine
+
+                runner = spark_engine(location(warehouse), table_format, master)
             result = apply_capture(
                 capture,
                 warehouse,
                 table_format=table_format,
                 on_table=self.report if verbosity >= 2 else None,
+                engine=runner,
             )
         except ProjectError as error:
             raise CommandError(str(error)) from None
@@ -56,6 +77,7 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"applied {result.files:,} files ({rows:,} rows) to "
                 f"{len(result.tables)} {table_format} tables in {warehouse} in {seconds:.1f}s"
+                + (f" (Spark, {master})" if engine == "spark" else "")
                 if result.files
                 else f"nothing new in {capture}: every table has taken every file"
             )
