@@ -1,4 +1,4 @@
-.PHONY: up demo test test-quick db db-stop db-status s3 s3-stop s3-status serve lint format bench bench-admin bench-simulate bench-cdc bench-lakehouse bench-s3 clean-db clean-s3
+.PHONY: up demo test test-quick test-engines engines db db-stop db-status s3 s3-stop s3-status serve lint format bench bench-admin bench-simulate bench-cdc bench-lakehouse bench-s3 clean-db clean-s3
 
 up:          ## the main job: venv, local PostgreSQL, migrate, seed (SCALE=small), admin login
 	bin/up
@@ -14,6 +14,13 @@ test:        ## the whole test suite against a throwaway PostgreSQL
 
 test-quick:  ## the suite without the few slowest end-to-end tests (marked slow)
 	bin/test -m "not slow"
+
+test-engines: ## the tests that run Spark and Trino (marked engines; installs them first, once)
+	bin/bootstrap && .venv/bin/python -m lakehouse.engines install
+	bin/test -m engines
+
+engines:     ## install pyspark, the Delta and Iceberg jars and Trino into .engines/ (about 1.5 GB)
+	bin/bootstrap && .venv/bin/python -m lakehouse.engines install
 
 db:          ## start the project-local PostgreSQL (no-op if running)
 	bin/bootstrap && .venv/bin/python -m lakehouse.localdb start

@@ -3,6 +3,7 @@ pyiceberg, Spark-Delta and Spark-Iceberg gives four tables equal to the source a
 other, and a table is appended by either engine in turn."""
 
 import io
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -74,3 +75,79 @@ def test_four_writers_give_the_same_tables(spark, capture, database, tmp_path):
     for key, state in states.items():
         for name, rows in state.items():
             assert rows == first[name], (key, name)
+
+
+def deliver(capture: Path, delivered: Path, files: list[Path]) -> None:
+    for path in files:
+        target = delivered / path.relative_to(capture)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, target)
+    shutil.copy(capture / "capture.json", delivered)
+
+
+def data_files(capture: Path) -> list[Path]:
+    """Full load first, then changes in the order cdc_tail wrote them."""
+    files = [p for p in (capture / "public").rglob("*") if p.is_file()]
+    return sorted(files, key=lambda p: (not p.name.startswith("LOAD"), p.name))
+
+
+def versions_applied_twice(warehouse: Path) -> int:
+    """Rows of the stored versions that repeat a key's change (a file applied twice)."""
+    built = open_warehouse(warehouse)
+    stores = open_stores(built.location, built.table_format)
+    duck = duckdb.connect()
+    repeated = 0
+    for name, table in built.tables.items():
+        store = stores(name, lake_schema(table, built.target))
+        store.taken()
+        store.register(duck, name)
+        repeated += duck.sql(
+            f"SELECT count(*) - count(DISTINCT (id, ar_h_change_seq)) FROM {name}_stored"
+        ).fetchone()[0]
+    duck.close()
+    return repeated
+
+
+@pytest.mark.parametrize("table_format", ["delta", "iceberg"])
+def test_the_engines_take_turns_on_one_table(spark, capture, database, tmp_path, table_format):
+    """Deliveries applied by Spark and by this process in turn: each takes only what the other
+    has not, from the same commit records."""
+    delivered, warehouse = tmp_path / "delivered", tmp_path / "warehouse"
+    files = data_files(capture)
+    thirds = [files[: len(files) // 3], files[len(files) // 3 : 2 * len(files) // 3], files]
+    for portion, engine in zip(thirds, ["spark", "python", "spark"], strict=True):
+        deliver(capture, delivered, portion)
+        assert "applied" in apply(delivered, warehouse, table_format, engine)
+    assert_same_as_source(database, warehouse)
+    assert versions_applied_twice(warehouse) == 0
+    assert "nothing new" in apply(delivered, warehouse, table_format, "python")
+
+
+@pytest.mark.parametrize("table_format", ["delta", "iceberg"])
+def test_a_spark_apply_killed_after_a_commit_applies_nothing_twice(
+    spark, capture, database, tmp_path, monkeypatch, table_format
+):
+    """Killed right after Spark's second commit landed, before this process saw it, with new
+    files delivered before the rerun: the rerun applies every file once."""
+    from core.lake import spark as spark_module
+
+    delivered, warehouse = tmp_path / "delivered", tmp_path / "warehouse"
+    files = data_files(capture)
+    deliver(capture, delivered, files[: len(files) // 2])
+    real, commits = spark_module.SparkEngine.append, []
+
+    def killed_after_the_second(self, store, rows, names, capture_id):
+        added = real(self, store, rows, names, capture_id)
+        commits.append(names)
+        if len(commits) == 2:
+            raise KeyboardInterrupt
+        return added
+
+    monkeypatch.setattr(spark_module.SparkEngine, "append", killed_after_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        apply(delivered, warehouse, table_format, "spark")
+    monkeypatch.undo()
+    deliver(capture, delivered, files)
+    assert "applied" in apply(delivered, warehouse, table_format, "spark")
+    assert_same_as_source(database, warehouse)
+    assert versions_applied_twice(warehouse) == 0
