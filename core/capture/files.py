@@ -141,13 +141,19 @@ class FileWriter:
         null, delimiter = self.null, self.target.csv_delimiter
         fields = [null if value is None else value for value in values]
         line = delimiter.join(fields)
-        # Most rows need no quoting: check the whole line once, each field only if needed.
+        # Most rows need no quoting: check the whole line once, each field only if needed. An
+        # empty string is quoted too (""): Spark's CSV reader takes an unquoted empty field
+        # for NULL, whatever its nullValue says.
         if self.target.rfc4180 and (
-            '"' in line or "\n" in line or "\r" in line or line.count(delimiter) != len(fields) - 1
+            '"' in line
+            or "\n" in line
+            or "\r" in line
+            or line.count(delimiter) != len(fields) - 1
+            or "" in values
         ):
             fields = [
                 '"' + value.replace('"', '""') + '"'
-                if value is not None and not self.special.isdisjoint(value)
+                if value is not None and (not value or not self.special.isdisjoint(value))
                 else field
                 for value, field in zip(values, fields, strict=True)
             ]

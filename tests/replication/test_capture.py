@@ -167,7 +167,8 @@ def test_values_are_written_verbatim(world, tmp_path):
     raw = '{"b": 1.10, "a": 0.1234567890123456789, "é": "ünï \\"q\\"", "n": null}'
     with connection.cursor() as cursor:
         cursor.execute(
-            "UPDATE core_event SET properties = %s::jsonb WHERE id = %s", [raw, event.id]
+            "UPDATE core_event SET properties = %s::jsonb, referrer = '' WHERE id = %s",
+            [raw, event.id],
         )
         cursor.execute("UPDATE core_product SET price = 1234567890.10 WHERE sku = 'BOO-000001'")
     tail(tmp_path)
@@ -175,6 +176,17 @@ def test_values_are_written_verbatim(world, tmp_path):
     assert "0.1234567890123456789" in printed and "1.10" in printed and "é" in printed
     updates = rows_of(tmp_path, "core_event", change_files(tmp_path, "core_event"))
     assert [r["properties"] for r in updates if r["id"] == str(event.id)] == [printed]
+    # An empty string is a quoted empty field, which Spark too reads as '' (an unquoted one
+    # it takes for NULL); NULL is the CsvNullValue.
+    [line] = [
+        line
+        for path in change_files(tmp_path, "core_event")
+        for line in path.read_text().splitlines()
+        if str(event.id) in line
+    ]
+    assert ',"",' in line and ",\\N," in line
+    [update] = [r for r in updates if r["id"] == str(event.id)]
+    assert (update["referrer"], update["order_id"]) == ("", None)
     prices = rows_of(tmp_path, "core_product", change_files(tmp_path, "core_product"))
     assert "1234567890.10" in {row["price"] for row in prices}
     assert_same(tmp_path)
