@@ -33,7 +33,9 @@ def sql_type(arrow_type) -> str:
     if text.startswith("decimal128"):
         return f"DECIMAL({arrow_type.precision}, {arrow_type.scale})"
     if text.startswith("timestamp"):
-        return "TIMESTAMP"  # every engine here keeps UTC instants; Iceberg in microseconds
+        # An instant (the source's timestamptz) stays one in every engine: DuckDB's
+        # TIMESTAMPTZ, Spark's TIMESTAMP (not TIMESTAMP_NTZ), whatever the session's zone.
+        return "TIMESTAMPTZ" if arrow_type.tz else "TIMESTAMP"
     return ARROW_SQL[text]
 
 

@@ -321,11 +321,13 @@ def test_the_queries_are_the_readmes_verbatim():
 def test_the_exported_merge_run_in_duckdb_builds_the_same_tables(capture, tmp_path, pair):
     """The SQL handed over to Spark and Athena is proved here in its DuckDB form: run file by
     file over a Parquet capture (the format DMS is given), it builds exactly lakehouse_apply's
-    tables. The Spark and Athena forms are parsed (not run: no engine here)."""
+    tables, in a session whose time zone is not UTC (instants stay instants). The Spark and
+    Athena forms are parsed here, and run in tests/engines."""
     out = tmp_path / "sql"
     call_command("lakehouse_export", str(capture), "--output", str(out), stdout=io.StringIO())
     _, tables = open_capture(capture)
     duck = duckdb.connect()
+    duck.execute("SET TimeZone = 'America/New_York'")
     for name, files in tables.items():
         create, merge = (out / "duckdb" / f"{name}.sql").read_text().split(";\n\n")
         duck.execute(create)
