@@ -13,7 +13,7 @@ what is new. Full-load files are read a chunk at a time and appended in one comm
 memory stays flat whatever their size; a full-load file delivered after changes is appended
 the same way, its rows older than any change.
 
-A deleted key stays as a tombstone (`_deleted` true, with the delete's sequence): S3 delivers
+A deleted key stays as a tombstone (`_tombstone` true, with the delete's sequence): S3 delivers
 files at least once and in no order, and a change file that arrives after the delete of its
 key must not bring the key back. Readers (lakehouse_verify, the queries) leave tombstones out,
 and maintenance drops those that no file still to come can contradict (maintain.py). The
@@ -213,8 +213,9 @@ def record_warehouse(
 def check_layout(warehouse: Location, record: dict) -> None:
     if record.get("layout", 1) != LAYOUT:
         raise LakeError(
-            f"{warehouse} was built by an older lakehouse_apply (one row per key, merged in "
-            "place): rebuild it from its capture into a new --warehouse (or delete it first)"
+            f"{warehouse} was built by an older lakehouse_apply (layout {record.get('layout', 1)}"
+            f", this one writes {LAYOUT}): rebuild it from its capture into a new --warehouse "
+            "(or delete it first)"
         )
 
 

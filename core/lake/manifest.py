@@ -17,7 +17,7 @@ joined by U+001F (unit separator), NULL as `\\N`: text, numbers, uuids, booleans
 truncated to milliseconds when `timestamp_precision` is `ms` (Parquet captures with
 ParquetTimestampInMillisecond). The tenant of a row is `tenant_id`, or `id` for core_tenant.
 A pipeline's tables may carry more columns (the DMS timestamp, the change sequence): they are
-not hashed. Rows whose `_deleted` column is true (this project's tombstones) are left out.
+not hashed. Rows whose `_tombstone` column is true (this project's tombstones) are left out.
 """
 
 import json

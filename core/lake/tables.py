@@ -34,12 +34,12 @@ from core.capture.target import CHANGE_SEQUENCE_COLUMN, S3Target
 from core.errors import ProjectError
 from core.storage import S3Settings
 
-DELETED = "_deleted"  # a lakehouse table keeps a deleted key as a tombstone (see apply.py)
+DELETED = "_tombstone"  # a deleted key is kept as a tombstone (apply.py); Iceberg reserves _deleted
 BUCKET = "_bucket"  # the partition: the key's first hex digit (see above)
 FILES_KEY = "lakehouse.files"
 CAPTURE_KEY = "lakehouse.capture"
 TAKEN_KEY = "lakehouse.taken"  # every file applied until this commit, compressed
-LAYOUT = 2  # 1: one row per key, rewritten by MERGE (before 2026-12); 2: versions, bucketed
+LAYOUT = 3  # 1: one row per key, by MERGE; 2: versions, bucketed; 3: `_tombstone`, not `_deleted`
 
 
 class LakeError(ProjectError):

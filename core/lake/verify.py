@@ -1,7 +1,7 @@
 """lakehouse_verify: each lakehouse table (Delta or Iceberg) against the live PostgreSQL table,
 the way reladiff and data-diff work: row counts per tenant, then a hash per key range, then
 rows only where a range differs (the same comparison verify_cdc makes for a capture, see
-core/replication/verify.py). Tombstones (`_deleted`) are not rows."""
+core/replication/verify.py). Tombstones (`_tombstone`) are not rows."""
 
 from dataclasses import dataclass, field
 from pathlib import Path

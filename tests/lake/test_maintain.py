@@ -51,7 +51,7 @@ def stored_rows(store) -> tuple[int, int, int]:
     store.register(duck, "current")
     stored = duck.execute("SELECT count(*) FROM current_stored").fetchone()[0]
     keys, tombstones = duck.execute(
-        "SELECT count(*), count(*) FILTER (WHERE _deleted) FROM current"
+        "SELECT count(*), count(*) FILTER (WHERE _tombstone) FROM current"
     ).fetchone()
     return stored, keys, tombstones
 
@@ -59,7 +59,7 @@ def stored_rows(store) -> tuple[int, int, int]:
 def tombstones_of(store) -> list[tuple]:
     duck = duckdb.connect()
     store.register(duck, "current")
-    return duck.execute("SELECT * FROM current WHERE _deleted").fetchall()
+    return duck.execute("SELECT * FROM current WHERE _tombstone").fetchall()
 
 
 def maintain_now(warehouse: Path, **options):
@@ -170,7 +170,9 @@ def test_a_tombstone_stays_while_a_file_that_could_bring_its_key_back_is_not_app
     products = store_of(delivered, warehouse, "core_product", table_format)
     duck = duckdb.connect()
     products.register(duck, "current")
-    assert duck.execute("SELECT _deleted FROM current WHERE id = ?", [key]).fetchall() == [(True,)]
+    assert duck.execute("SELECT _tombstone FROM current WHERE id = ?", [key]).fetchall() == [
+        (True,)
+    ]
     apply_to(delivered, warehouse, table_format)  # the late file cannot bring it back
     assert_same(capture, warehouse)
 
@@ -179,7 +181,7 @@ def test_a_tombstone_stays_while_a_file_that_could_bring_its_key_back_is_not_app
     duck = duckdb.connect()
     products.register(duck, "current")
     assert duck.execute("SELECT count(*) FROM current WHERE id = ?", [key]).fetchone()[0] == 0
-    assert duck.execute("SELECT count(*) FROM current WHERE _deleted").fetchone()[0] == 0
+    assert duck.execute("SELECT count(*) FROM current WHERE _tombstone").fetchone()[0] == 0
     shutil.copy(late, delivered / late.relative_to(capture))  # delivered once more
     apply_to(delivered, warehouse, table_format)
     assert_same(capture, warehouse)
