@@ -1,5 +1,5 @@
-"""The engines' tests share one seeded shop and capture per module, and one Spark JVM per test
-session, stopped by its process id at the end."""
+"""The engines' tests share one seeded shop and its captures, and one Spark JVM, per test
+session; the JVM is stopped by its process id at the end."""
 
 import contextlib
 import io
@@ -15,12 +15,10 @@ from django.db import connection
 from core.loading import delete_all
 from tests.conftest import replicated_shop
 
-SLOT = "engines_tail"
 
-
-def drain(folder: Path, *args: str) -> None:
+def drain(folder: Path, slot: str, *args: str) -> None:
     call_command(
-        "cdc_tail", "--slot", SLOT, "--output", str(folder), *args,
+        "cdc_tail", "--slot", f"engines_{slot}", "--output", str(folder), *args,
         stdout=io.StringIO(), stderr=io.StringIO(),
     )  # fmt: skip
 
@@ -40,21 +38,31 @@ def spark():
             os.kill(pid, signal.SIGKILL)
 
 
-@contextlib.contextmanager
-def shop_capture(folder: Path, data_format: str, django_db_blocker) -> Iterator[Path]:
-    """A small shop, its full load and two batches of simulated changes, captured; deleted
-    with its slot afterwards."""
+@pytest.fixture(scope="session")
+def captures(tmp_path_factory, django_db_setup, django_db_blocker) -> Iterator[dict[str, Path]]:
+    """One small shop captured twice, in Parquet and in CSV (a slot each): its full load and
+    two batches of simulated changes. Shared by the engines' tests, which only read it;
+    deleted with its slots at the end."""
     from core.simulation.runner import simulate
 
+    folder = tmp_path_factory.mktemp("engines")
+    found = {data_format: folder / data_format for data_format in ("parquet", "csv")}
     with django_db_blocker.unblock():
         with replicated_shop(seed=61):
-            drain(folder, "--data-format", data_format)
+            for data_format, output in found.items():
+                drain(output, data_format, "--data-format", data_format)
             for round_number in range(2):
                 simulate(seed=round_number, rate=0, count=300)
-                drain(folder)
-            yield folder
+                for data_format, output in found.items():
+                    drain(output, data_format)
+            yield found
         with connection.cursor() as cursor:
             delete_all(cursor)
+
+
+@pytest.fixture
+def capture(captures) -> Path:
+    return captures["parquet"]
 
 
 @pytest.fixture

@@ -13,18 +13,9 @@ from django.core.management import call_command
 from core.lake.apply import open_stores, open_warehouse
 from core.lake.tables import lake_schema
 from core.lake.verify import verify_lake
-from tests.engines.conftest import shop_capture
 
-# The shop is the module's, committed by its fixture; django_db makes the test database exist.
+# The shop is the session's, committed by its fixture; django_db makes the test database exist.
 pytestmark = [pytest.mark.engines, pytest.mark.django_db]
-
-
-@pytest.fixture(scope="module")
-def capture(tmp_path_factory, django_db_setup, django_db_blocker):
-    with shop_capture(
-        tmp_path_factory.mktemp("engines") / "capture", "parquet", django_db_blocker
-    ) as folder:
-        yield folder
 
 
 def apply(capture: Path, warehouse: Path, table_format: str, engine: str) -> str:
@@ -47,6 +38,8 @@ def current_state(warehouse: Path) -> dict[str, list[tuple]]:
     built = open_warehouse(warehouse)
     stores = open_stores(built.location, built.table_format)
     duck = duckdb.connect()
+    if not built.location.is_local:
+        built.location.settings.attach_to_duckdb(duck)
     state = {}
     for name, table in built.tables.items():
         store = stores(name, lake_schema(table, built.target))

@@ -1,0 +1,151 @@
+"""The SQL lakehouse_export hands over, run for real: glue_job.py under spark-submit, the
+spark/*.sql MERGE in Spark, and spark/views.sql over a table of versions; each gives the
+tables lakehouse_apply builds, and the source's current state."""
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pyspark
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from pyiceberg.catalog.sql import SqlCatalog
+
+from core.lake.spark import iceberg_catalog
+from core.storage import location
+from lakehouse import engines
+from tests.engines.test_spark_apply import apply, current_state
+
+pytestmark = [pytest.mark.engines, pytest.mark.django_db]
+
+
+@pytest.fixture(scope="module")
+def exported(captures, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("exported")
+    call_command(
+        "lakehouse_export", str(captures["parquet"]), "--output", str(out), stdout=io.StringIO()
+    )
+    return out
+
+
+@pytest.fixture(scope="module")
+def reference(captures, tmp_path_factory) -> dict[str, list[tuple]]:
+    """lakehouse_apply's tables (equal to the source: tests/engines/test_spark_apply.py)."""
+    warehouse = tmp_path_factory.mktemp("reference") / "warehouse"
+    apply(captures["parquet"], warehouse, "iceberg", "python")
+    return current_state(warehouse)
+
+
+def catalog_settings(name: str, folder: Path) -> dict[str, str]:
+    """An Iceberg JDBC catalog in a SQLite file of its own (Glue's catalog, here)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return {
+        f"spark.sql.catalog.{name}": "org.apache.iceberg.spark.SparkCatalog",
+        f"spark.sql.catalog.{name}.type": "jdbc",
+        f"spark.sql.catalog.{name}.uri": f"jdbc:sqlite:{folder / 'catalog.db'}",
+        f"spark.sql.catalog.{name}.warehouse": f"file://{folder}",
+        f"spark.sql.catalog.{name}.jdbc.schema-version": "V1",
+    }
+
+
+def tables_of(name: str, folder: Path, namespace: str) -> dict[str, list[tuple]]:
+    """Every table of a catalog the exported SQL wrote, read back by pyiceberg."""
+    catalog = SqlCatalog(
+        name, uri=f"sqlite:///{folder / 'catalog.db'}", warehouse=f"file://{folder}"
+    )
+    duck = duckdb.connect()
+    found = {}
+    for _, table in catalog.list_tables(namespace):
+        duck.register("rows", catalog.load_table((namespace, table)).scan().to_arrow())
+        found[table] = duck.sql("SELECT COLUMNS(*)::VARCHAR FROM rows ORDER BY id").fetchall()
+        duck.unregister("rows")
+    return found
+
+
+def test_the_glue_job_under_spark_submit_builds_lakehouse_applys_tables(
+    captures, exported, reference, tmp_path
+):
+    glue = tmp_path / "glue"
+    settings = {
+        "spark.sql.extensions": "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions",
+        **catalog_settings("glue_catalog", glue),
+    }
+    command = [
+        str(Path(sys.executable).parent / "spark-submit"),
+        "--master", "local[2]",
+        "--jars", ",".join(str(path) for path in engines.jar_paths()),
+        *[part for key, value in settings.items() for part in ("--conf", f"{key}={value}")],
+        str(exported / "glue_job.py"),
+        "--dms_folder", str(captures["parquet"] / "public"),
+        "--database", "lakehouse",
+        "--JOB_NAME", "lakehouse-test",  # as Glue adds it
+    ]  # fmt: skip
+    environment = {
+        **os.environ,
+        "JAVA_HOME": str(engines.java_home(17, 21)),
+        "SPARK_HOME": str(Path(pyspark.__file__).parent),
+        "PYSPARK_PYTHON": sys.executable,
+        "TZ": "America/New_York",  # the job sets its session's zone itself
+    }
+    finished = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=600)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    built = tables_of("glue_catalog", glue, "lakehouse")
+    assert sorted(built) == sorted(reference)
+    for name, rows in reference.items():
+        assert built[name] == rows, name
+
+
+def test_the_spark_merge_files_build_lakehouse_applys_tables(
+    spark, captures, exported, reference, tmp_path
+):
+    session = spark.newSession()
+    session.conf.set("spark.sql.session.timeZone", "America/New_York")  # instants stay instants
+    folder = tmp_path / "spark-sql"
+    for key, value in catalog_settings("glue_catalog", folder).items():
+        session.conf.set(key, value)
+    session.sql("CREATE NAMESPACE glue_catalog.lakehouse")
+    for name in reference:
+        create, merge = (exported / "spark" / f"{name}.sql").read_text().split(";\n\n")
+        session.sql(create)
+        changes = session.read.option("recursiveFileLookup", "true").parquet(
+            str(captures["parquet"] / "public" / name)
+        )
+        changes.createOrReplaceTempView(f"changes_{name}")
+        session.sql(merge.rstrip(";\n"))
+    built = tables_of("glue_catalog", folder, "lakehouse")
+    for name, rows in reference.items():
+        assert built[name] == rows, name
+
+
+def test_the_spark_views_read_the_current_state_of_a_table_of_versions(
+    spark, captures, exported, tmp_path
+):
+    """spark/views.sql over lakehouse_apply's Iceberg tables, which hold several versions of a
+    key until lakehouse_maintain: the views give the source's rows (its catalog named as this
+    warehouse's)."""
+    warehouse = tmp_path / "warehouse"
+    apply(captures["parquet"], warehouse, "iceberg", "python")
+    session = spark.newSession()
+    settings = iceberg_catalog(location(warehouse))
+    name = settings.pop("name")
+    for key, value in settings.items():
+        session.conf.set(f"spark.sql.catalog.{name}.{key}", value)
+    session.conf.set(f"spark.sql.catalog.{name}", "org.apache.iceberg.spark.SparkCatalog")
+    text = (exported / "spark" / "views.sql").read_text().replace("glue_catalog.", f"{name}.")
+    for statement in text.split(";\n"):
+        if statement.strip():
+            session.sql(statement)
+    versions = 0
+    with connection.cursor() as cursor:
+        for table in ("core_order", "core_event", "core_customer", "core_subscription"):
+            cursor.execute(f"SELECT id::text FROM {table}")
+            expected = sorted(row[0] for row in cursor.fetchall())
+            view = session.sql(f"SELECT id FROM {name}.lakehouse.{table}_current")
+            assert sorted(row[0] for row in view.collect()) == expected, table
+            stored = session.sql(f"SELECT count(*) FROM {name}.lakehouse.{table}").collect()[0][0]
+            versions += stored - len(expected)
+    assert versions > 0  # there were older versions and tombstones to leave out
