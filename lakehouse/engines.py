@@ -51,6 +51,10 @@ class Artifact:
 # Spark 4.0 (Scala 2.13). Delta 4.0 is the Delta line built on Spark 4.0; Iceberg 1.10 is the
 # first with a Spark 4.0 runtime. The catalogs' drivers: SQLite for a warehouse folder's
 # catalog.db, PostgreSQL for an s3:// warehouse's (the same tables pyiceberg's SqlCatalog uses).
+# For S3 (s3a://): hadoop-aws of Spark 4.0's Hadoop (3.4.1), with the AWS SDK v2 classes from
+# Iceberg's AWS bundle (62 MB, where the SDK's own bundle is 558 MB; Iceberg's S3FileIO uses
+# it too) and the SDK's transfer manager of the same version (2.33.0), which hadoop-aws needs
+# and the bundle leaves out.
 SPARK_JARS = (
     Artifact(
         "io.delta",
@@ -81,6 +85,24 @@ SPARK_JARS = (
         "postgresql",
         "42.7.8",
         "2a32a9dcbc42d67a50ad3a0de5efd102c8d2be46720045f2cbd6689f160ab7c7",
+    ),
+    Artifact(
+        "org.apache.hadoop",
+        "hadoop-aws",
+        "3.4.1",
+        "01334a07e179cae2b7e251f24857f11e3759108c9d6a79dcbe362a4295227da2",
+    ),
+    Artifact(
+        "org.apache.iceberg",
+        "iceberg-aws-bundle",
+        "1.10.1",
+        "86bf20892ea5b4c17688f19b075399885f6aa5303f6b2dc9f491e76ceef9633b",
+    ),
+    Artifact(
+        "software.amazon.awssdk",
+        "s3-transfer-manager",
+        "2.33.0",
+        "bebdf9c498828b8b07117887bf5fb9caa380a67f8406fa7598469e9b5c54cc43",
     ),
 )
 TRINO_SERVER = Artifact(

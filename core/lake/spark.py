@@ -17,6 +17,7 @@ import functools
 import json
 import os
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 import pyarrow as pa
 
@@ -35,7 +36,7 @@ from core.lake.tables import (
     LakeError,
     lake_schema,
 )
-from core.storage import StoredFile
+from core.storage import S3Settings, StoredFile
 from lakehouse import engines
 
 DEFAULT_MASTER = "local[2]"
@@ -312,10 +313,63 @@ def iceberg_catalog(warehouse) -> dict[str, str]:
             "jdbc.init-catalog-tables": "false",
             "jdbc.schema-version": "V1",
         }
-    raise LakeError("Spark on an s3:// warehouse is not set up yet")
+    from core.lake.iceberg import catalog_database_url, catalog_name
+
+    database = urlparse(catalog_database_url())
+    settings = warehouse.settings
+    catalog = {
+        "name": catalog_name(warehouse),
+        "type": "jdbc",
+        "uri": f"jdbc:postgresql://{database.hostname}:{database.port or 5432}{database.path}",
+        "jdbc.user": unquote(database.username or ""),
+        "jdbc.password": unquote(database.password or ""),
+        "warehouse": warehouse.uri(),
+        "cache-enabled": "false",
+        "jdbc.init-catalog-tables": "false",
+        "jdbc.schema-version": "V1",
+        "io-impl": "org.apache.iceberg.aws.s3.S3FileIO",
+        "client.region": settings.region,
+        "s3.access-key-id": settings.access_key_id,
+        "s3.secret-access-key": settings.secret_access_key,
+    }
+    if settings.session_token:
+        catalog["s3.session-token"] = settings.session_token
+    if settings.endpoint_url:
+        catalog["s3.endpoint"] = settings.endpoint_url
+        catalog["s3.path-style-access"] = "true"
+    return catalog
 
 
-def spark_engine(warehouse, table_format: str, master: str) -> SparkEngine:
+def reach_s3(session, settings: S3Settings) -> None:
+    """Hadoop's S3A file system (s3a://, the capture's files and Delta tables) given the
+    project's S3 settings: the local store, another endpoint, or AWS's."""
+    hadoop = session.sparkContext._jsc.hadoopConfiguration()
+    values = {
+        "fs.s3a.access.key": settings.access_key_id,
+        "fs.s3a.secret.key": settings.secret_access_key,
+        "fs.s3a.endpoint.region": settings.region,
+        "fs.s3a.aws.credentials.provider": (
+            "org.apache.hadoop.fs.s3a.TemporaryAWSCredentialsProvider"
+            if settings.session_token
+            else "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider"
+        ),
+    }
+    if settings.session_token:
+        values["fs.s3a.session.token"] = settings.session_token
+    if settings.endpoint_url:
+        values["fs.s3a.endpoint"] = settings.endpoint_url
+        values["fs.s3a.path.style.access"] = "true"
+        values["fs.s3a.connection.ssl.enabled"] = str(
+            settings.endpoint_url.startswith("https://")
+        ).lower()
+    for key, value in values.items():
+        hadoop.set(key, value)
+
+
+def spark_engine(capture, warehouse, table_format: str, master: str) -> SparkEngine:
     session = spark_session(master).newSession()
+    for place in (capture, warehouse):
+        if not place.is_local:
+            reach_s3(session, place.settings)
     catalog = iceberg_catalog(warehouse) if table_format == "iceberg" else None
     return SparkEngine(session, table_format, catalog)

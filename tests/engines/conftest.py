@@ -5,6 +5,7 @@ import contextlib
 import io
 import os
 import signal
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from core.loading import delete_all
 from tests.conftest import replicated_shop
 
 
-def drain(folder: Path, slot: str, *args: str) -> None:
+def drain(folder: Path | str, slot: str, *args: str) -> None:
     call_command(
         "cdc_tail", "--slot", f"engines_{slot}", "--output", str(folder), *args,
         stdout=io.StringIO(), stderr=io.StringIO(),
@@ -39,22 +40,25 @@ def spark():
 
 
 @pytest.fixture(scope="session")
-def captures(tmp_path_factory, django_db_setup, django_db_blocker) -> Iterator[dict[str, Path]]:
-    """One small shop captured twice, in Parquet and in CSV (a slot each): its full load and
-    two batches of simulated changes. Shared by the engines' tests, which only read it;
-    deleted with its slots at the end."""
+def captures(
+    tmp_path_factory, django_db_setup, django_db_blocker, s3_store
+) -> Iterator[dict[str, Path | str]]:
+    """One small shop captured three times (a slot each): in Parquet and in CSV into folders,
+    and in Parquet onto the local S3 store; its full load and two batches of simulated changes.
+    Shared by the engines' tests, which only read it; deleted with its slots at the end."""
     from core.simulation.runner import simulate
 
     folder = tmp_path_factory.mktemp("engines")
     found = {data_format: folder / data_format for data_format in ("parquet", "csv")}
+    found["s3"] = f"s3://lakehouse/engines-{uuid.uuid4().hex[:8]}/cdc"
     with django_db_blocker.unblock():
         with replicated_shop(seed=61):
-            for data_format, output in found.items():
-                drain(output, data_format, "--data-format", data_format)
+            for name, output in found.items():
+                drain(output, name, "--data-format", "csv" if name == "csv" else "parquet")
             for round_number in range(2):
                 simulate(seed=round_number, rate=0, count=300)
-                for data_format, output in found.items():
-                    drain(output, data_format)
+                for name, output in found.items():
+                    drain(output, name)
             yield found
         with connection.cursor() as cursor:
             delete_all(cursor)

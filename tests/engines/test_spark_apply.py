@@ -18,7 +18,7 @@ from core.lake.verify import verify_lake
 pytestmark = [pytest.mark.engines, pytest.mark.django_db]
 
 
-def apply(capture: Path, warehouse: Path, table_format: str, engine: str) -> str:
+def apply(capture: Path | str, warehouse: Path | str, table_format: str, engine: str) -> str:
     out = io.StringIO()
     call_command(
         "lakehouse_apply", str(capture), "--warehouse", str(warehouse),
@@ -27,19 +27,24 @@ def apply(capture: Path, warehouse: Path, table_format: str, engine: str) -> str
     return out.getvalue()
 
 
-def assert_same_as_source(database, warehouse: Path) -> None:
+def assert_same_as_source(database, warehouse: Path | str) -> None:
     reports = verify_lake(database, warehouse)
     wrong = {name: report for name, report in reports.items() if not report.same}
     assert not wrong, wrong
 
 
-def current_state(warehouse: Path) -> dict[str, list[tuple]]:
-    """Each table's current state (tombstones included), as lakehouse_verify reads it."""
-    built = open_warehouse(warehouse)
-    stores = open_stores(built.location, built.table_format)
+def reader_of(built) -> duckdb.DuckDBPyConnection:
     duck = duckdb.connect()
     if not built.location.is_local:
         built.location.settings.attach_to_duckdb(duck)
+    return duck
+
+
+def current_state(warehouse: Path | str) -> dict[str, list[tuple]]:
+    """Each table's current state (tombstones included), as lakehouse_verify reads it."""
+    built = open_warehouse(warehouse)
+    stores = open_stores(built.location, built.table_format)
+    duck = reader_of(built)
     state = {}
     for name, table in built.tables.items():
         store = stores(name, lake_schema(table, built.target))
@@ -84,11 +89,11 @@ def data_files(capture: Path) -> list[Path]:
     return sorted(files, key=lambda p: (not p.name.startswith("LOAD"), p.name))
 
 
-def versions_applied_twice(warehouse: Path) -> int:
+def versions_applied_twice(warehouse: Path | str) -> int:
     """Rows of the stored versions that repeat a key's change (a file applied twice)."""
     built = open_warehouse(warehouse)
     stores = open_stores(built.location, built.table_format)
-    duck = duckdb.connect()
+    duck = reader_of(built)
     repeated = 0
     for name, table in built.tables.items():
         store = stores(name, lake_schema(table, built.target))
@@ -143,4 +148,15 @@ def test_a_spark_apply_killed_after_a_commit_applies_nothing_twice(
     deliver(capture, delivered, files)
     assert "applied" in apply(delivered, warehouse, table_format, "spark")
     assert_same_as_source(database, warehouse)
+    assert versions_applied_twice(warehouse) == 0
+
+
+@pytest.mark.parametrize("table_format", ["delta", "iceberg"])
+def test_spark_on_s3_through_s3a(spark, captures, database, s3_url, table_format):
+    """A capture on the local S3 store applied by Spark (s3a://) into an s3:// warehouse, then
+    by this process, which takes only what is new: the same tables, one history."""
+    warehouse = f"{s3_url}/{table_format}"
+    assert "(Spark, local[2])" in apply(captures["s3"], warehouse, table_format, "spark")
+    assert_same_as_source(database, warehouse)
+    assert "nothing new" in apply(captures["s3"], warehouse, table_format, "python")
     assert versions_applied_twice(warehouse) == 0

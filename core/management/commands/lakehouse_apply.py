@@ -60,7 +60,7 @@ class Command(BaseCommand):
             if engine == "spark":
                 from core.lake.spark import spark_engine
 
-                runner = spark_engine(location(warehouse), table_format, master)
+                runner = spark_engine(location(capture), location(warehouse), table_format, master)
             result = apply_capture(
                 capture,
                 warehouse,
