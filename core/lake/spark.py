@@ -327,15 +327,13 @@ def iceberg_catalog(warehouse) -> dict[str, str]:
         "cache-enabled": "false",
         "jdbc.init-catalog-tables": "false",
         "jdbc.schema-version": "V1",
+        # Iceberg's S3FileIO takes pyiceberg's names for keys and endpoint; the region is the
+        # client's.
         "io-impl": "org.apache.iceberg.aws.s3.S3FileIO",
         "client.region": settings.region,
-        "s3.access-key-id": settings.access_key_id,
-        "s3.secret-access-key": settings.secret_access_key,
+        **settings.iceberg_properties(),
     }
-    if settings.session_token:
-        catalog["s3.session-token"] = settings.session_token
     if settings.endpoint_url:
-        catalog["s3.endpoint"] = settings.endpoint_url
         catalog["s3.path-style-access"] = "true"
     return catalog
 
