@@ -68,8 +68,8 @@ bench-simulate: ## simulator throughput and latency for 1, 2, 4 workers (ACTIONS
 bench-cdc:   ## cdc_tail to disk and S3 against pg_recvlogical, and peak memory (SCALE=large, ACTIONS=20000)
 	bin/bootstrap && .venv/bin/python -m lakehouse.localdb run --ephemeral -- .venv/bin/python bench/cdc_bench.py --scale $(or $(SCALE),large) --actions $(or $(ACTIONS),20000)
 
-bench-lakehouse: ## full-load apply against a DuckDB rebuild, a 10,000-change batch and maintenance, Delta and Iceberg (SCALES="large 5 10"; S3=1 adds the local S3 store)
-	bin/bootstrap && .venv/bin/python -m lakehouse.localdb run --ephemeral -- .venv/bin/python bench/lakehouse_bench.py --scales "$(or $(SCALES),large 5 10)" $(if $(S3),--s3) --deltalake "$(DELTALAKE)"
+bench-lakehouse: ## full-load apply against a DuckDB rebuild, a 10,000-change batch and maintenance, Delta and Iceberg; Spark too at SPARK_SCALES="large 5" (SCALES="large 5 10"; S3=1 adds the local S3 store)
+	bin/bootstrap && .venv/bin/python -m lakehouse.localdb run --ephemeral -- .venv/bin/python bench/lakehouse_bench.py --scales "$(or $(SCALES),large 5 10)" --spark-scales "$(if $(filter undefined,$(origin SPARK_SCALES)),large 5,$(SPARK_SCALES))" $(if $(S3),--s3) --deltalake "$(DELTALAKE)"
 
 bench-s3:    ## the local S3 store's memory under a 100 MB object, and DuckDB reading Parquet on S3
 	bin/bootstrap && .venv/bin/python bench/s3_bench.py

@@ -6,6 +6,9 @@ then a batch of at least 10,000 changes (simulated 250 actions at a time) applie
 compacting it all. Seconds (of the process, and as the command reports its own work), rows/s
 and peak memory of each process.
 
+At `--spark-scales` (large and 5 by default) Spark applies the same full load and batch too
+(`lakehouse_apply --engine spark`, local[2]), its JVM's start and peak printed apart.
+
 `--s3` applies the same files from the local S3 store too (uploaded byte for byte), into an
 s3:// warehouse: S3's time against the folder's. `--deltalake 1.5.0,1.5.1` also applies the
 full load with those delta-rs releases (each installed once into bench/deltalake/VERSION), to
@@ -112,7 +115,22 @@ def line(label: str, wall: float, peak: float, rows: int | None = None, said: st
     return own
 
 
-def bench_scale(scale: str, batch: int, scratch: Path, store, environments: dict) -> None:
+def spark_line(label: str, wall: float, peak: float, rows: int, said: str) -> float:
+    """A Spark apply's line: its own time without the JVM's start, which is printed apart with
+    the JVM's peak (the process's peak is the Python driver's)."""
+    own = line(label, wall, peak, rows, said)
+    start = re.search(r"its JVM started in (\d+\.\d+)s", said)
+    jvm = re.search(r"peak ([\d,]+) MB", said)
+    print(
+        f"{'':<40} JVM start {start.group(1) if start else '?'} s, "
+        f"JVM peak {jvm.group(1) if jvm else '?'} MB"
+    )
+    return own
+
+
+def bench_scale(
+    scale: str, batch: int, scratch: Path, store, environments: dict, spark: bool
+) -> None:
     from core.generation.rows import TABLE_ROWS
 
     capture = scratch / "cdc"
@@ -143,6 +161,16 @@ def bench_scale(scale: str, batch: int, scratch: Path, store, environments: dict
             )
             own = line(f"full load, {table_format}, {where}", seconds, peak, rows, said)
             print(f"{'':<40} {rows / own / rebuild_rate:.2f} of DuckDB's rate")
+    if spark:
+        for table_format in ("delta", "iceberg"):
+            seconds, peak, said = manage(
+                "lakehouse_apply", str(capture), "--table-format", table_format,
+                "--warehouse", str(scratch / f"{table_format}-spark"), "--engine", "spark",
+            )  # fmt: skip
+            own = spark_line(
+                f"full load, {table_format}, Spark local[2]", seconds, peak, rows, said
+            )
+            print(f"{'':<40} {rows / own / rebuild_rate:.2f} of DuckDB's rate")
     for release, environment in environments.items():
         seconds, peak, said = manage(
             "lakehouse_apply",
@@ -168,6 +196,12 @@ def bench_scale(scale: str, batch: int, scratch: Path, store, environments: dict
                 "lakehouse_apply", source, "--warehouse", warehouse, "--table-format", table_format
             )
             line(f"  batch applied, {table_format}, {where}", seconds, peak, changes, said)
+        if spark:
+            seconds, peak, said = manage(
+                "lakehouse_apply", str(capture), "--table-format", table_format,
+                "--warehouse", str(scratch / f"{table_format}-spark"), "--engine", "spark",
+            )  # fmt: skip
+            spark_line(f"  batch applied, {table_format}, Spark", seconds, peak, changes, said)
     for table_format in ("delta", "iceberg"):
         for where, (_, lake) in places.items():
             seconds, peak, said = manage(
@@ -184,11 +218,30 @@ def bench_scale(scale: str, batch: int, scratch: Path, store, environments: dict
     shutil.rmtree(capture)
 
 
+def spark_installed() -> bool:
+    from lakehouse import engines
+
+    try:
+        import pyspark  # noqa: F401
+
+        engines.jar_paths()
+    except (ImportError, engines.EnginesError):
+        print("Spark is not installed (`make engines`): its columns are left out")
+        return False
+    return True
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scales", default="large 5 10")
     parser.add_argument("--batch", type=int, default=10_000, help="changes in the batch, at least")
     parser.add_argument("--s3", action="store_true", help="from and into the local S3 store too")
+    parser.add_argument(
+        "--spark-scales",
+        default="large 5",
+        help="the scales at which Spark applies too (lakehouse_apply --engine spark, local[2]; "
+        "needs `make engines`); empty for none",
+    )
     parser.add_argument(
         "--deltalake", default="", help="other delta-rs releases to compare, e.g. 1.5.0,1.5.1"
     )
@@ -200,7 +253,8 @@ def main() -> None:
         store = stack.enter_context(throwaway_s3()) if args.s3 else None
         for scale in args.scales.split():
             scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="lake-bench-")))
-            bench_scale(scale, args.batch, scratch, store, environments)
+            spark = scale in args.spark_scales.split() and spark_installed()
+            bench_scale(scale, args.batch, scratch, store, environments, spark)
 
 
 if __name__ == "__main__":

@@ -120,6 +120,19 @@ def spark_process_id() -> int | None:
     return process.pid if process is not None else None
 
 
+def spark_peak_mb() -> float | None:
+    """The JVM's peak resident memory so far, in MB (Linux), if this process started one."""
+    pid = spark_process_id()
+    try:
+        status = Path(f"/proc/{pid}/status").read_text() if pid else ""
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return None
+
+
 class SparkEngine:
     """apply.apply_table's work, done by Spark; `catalog` configures a session for the
     warehouse's Iceberg catalog (None for Delta)."""

@@ -64,7 +64,7 @@ def test_four_writers_give_the_same_tables(spark, capture, database, tmp_path):
     for (table_format, engine), warehouse in warehouses.items():
         out = apply(capture, warehouse, table_format, engine)
         assert "applied" in out, out
-        assert ("(Spark, local[2])" in out) == (engine == "spark")
+        assert ("(Spark, local[2]" in out) == (engine == "spark")
         assert_same_as_source(database, warehouse)
         assert "nothing new" in apply(capture, warehouse, table_format, engine)
     states = {key: current_state(warehouse) for key, warehouse in warehouses.items()}
@@ -156,7 +156,7 @@ def test_spark_on_s3_through_s3a(spark, captures, database, s3_url, table_format
     """A capture on the local S3 store applied by Spark (s3a://) into an s3:// warehouse, then
     by this process, which takes only what is new: the same tables, one history."""
     warehouse = f"{s3_url}/{table_format}"
-    assert "(Spark, local[2])" in apply(captures["s3"], warehouse, table_format, "spark")
+    assert "(Spark, local[2]" in apply(captures["s3"], warehouse, table_format, "spark")
     assert_same_as_source(database, warehouse)
     assert "nothing new" in apply(captures["s3"], warehouse, table_format, "python")
     assert versions_applied_twice(warehouse) == 0

@@ -21,5 +21,5 @@ def test_a_csv_capture_keeps_empty_strings_and_nulls(
         empty, null = cursor.fetchone()
     assert empty > 100 and null > 100  # both kinds are there to lose
     warehouse = tmp_path / "warehouse"
-    assert "(Spark, local[2])" in apply(captures["csv"], warehouse, table_format, "spark")
+    assert "(Spark, local[2]" in apply(captures["csv"], warehouse, table_format, "spark")
     assert_same_as_source(database, warehouse)

@@ -56,11 +56,14 @@ class Command(BaseCommand):
         give_back_freed_memory()
         started = time.monotonic()
         try:
-            runner = None
+            runner, spark_said = None, ""
             if engine == "spark":
                 from core.lake.spark import spark_engine
 
                 runner = spark_engine(location(capture), location(warehouse), table_format, master)
+                # The JVM's start is reported apart: a cluster's driver pays it once.
+                spark_said = f"; its JVM started in {time.monotonic() - started:.1f}s"
+                started = time.monotonic()
             result = apply_capture(
                 capture,
                 warehouse,
@@ -77,7 +80,7 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"applied {result.files:,} files ({rows:,} rows) to "
                 f"{len(result.tables)} {table_format} tables in {warehouse} in {seconds:.1f}s"
-                + (f" (Spark, {master})" if engine == "spark" else "")
+                + (f" (Spark, {master}{spark_said}{jvm_peak()})" if engine == "spark" else "")
                 if result.files
                 else f"nothing new in {capture}: every table has taken every file"
             )
@@ -87,3 +90,10 @@ class Command(BaseCommand):
             f"{table:<18} {applied.files:>5,} files {applied.rows:>10,} rows "
             f"{applied.commits:>4,} commits"
         )
+
+
+def jvm_peak() -> str:
+    from core.lake.spark import spark_peak_mb
+
+    peak = spark_peak_mb()
+    return f", peak {peak:,.0f} MB" if peak is not None else ""
