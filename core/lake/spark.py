@@ -16,10 +16,12 @@ snapshot that moved between the plan and the commit is found after it, and plann
 import functools
 import json
 import os
+import shutil
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from core.capture.files import arrow_schema
 from core.capture.reader import TableFiles, file_header
@@ -71,9 +73,11 @@ def ddl(schema: pa.Schema) -> str:
 
 
 @functools.cache
-def spark_session(master: str = DEFAULT_MASTER):
+def spark_session(master: str | None = None):
     """The process's Spark session (one JVM, started once: it takes seconds), with the Delta
-    and Iceberg runtimes; each apply works in a new session of it (its own catalogs)."""
+    and Iceberg runtimes; each apply works in a new session of it (its own catalogs). Under
+    spark-submit, its --master and --conf stand unless `master` is given; otherwise the
+    master is local[2]."""
     try:
         from pyspark.sql import SparkSession
     except ImportError:
@@ -85,9 +89,21 @@ def spark_session(master: str = DEFAULT_MASTER):
     java = engines.java_home(17, maximum=21)
     if java is not None:
         os.environ["JAVA_HOME"] = str(java)
+    elif shutil.which("java") is None:
+        raise LakeError(
+            "Spark 4.0 needs Java 17 or 21, and none was found: install one (Debian: "
+            "openjdk-17-jre-headless) or set JAVA_HOME"
+        )
+    builder = SparkSession.builder
+    if master or "PYSPARK_GATEWAY_PORT" not in os.environ:  # not started by spark-submit
+        master = master or DEFAULT_MASTER
+        builder = builder.master(master)
+        if master.startswith("local"):
+            # Delta rebuilds a table's state from its log with a Spark job of 50 tasks by
+            # default, made for clusters: on one machine 2 take a third off each commit.
+            builder = builder.config("spark.databricks.delta.snapshotPartitions", "2")
     builder = (
-        SparkSession.builder.master(master)
-        .appName("lakehouse_apply")
+        builder.appName("lakehouse_apply")
         .config("spark.jars", ",".join(str(path) for path in jars))
         .config(
             "spark.sql.extensions",
@@ -133,6 +149,15 @@ def spark_peak_mb() -> float | None:
     return None
 
 
+def file_rows(paths: list[StoredFile]) -> int:
+    """The rows of Parquet files, from their footers (no Spark job for a count)."""
+    total = 0
+    for path in paths:
+        with path.open() as handle:
+            total += pq.ParquetFile(handle).metadata.num_rows
+    return total
+
+
 class SparkEngine:
     """apply.apply_table's work, done by Spark; `catalog` configures a session for the
     warehouse's Iceberg catalog (None for Delta)."""
@@ -162,11 +187,10 @@ class SparkEngine:
                 done.files += 1
                 done.commits += 1
         for group in change_groups(files, taken):
-            rows = self.read(group, files.table, target).cache()
+            rows = self.read(group, files.table, target)
             last = self.last_change_per_key(rows, schema)
             self.append(store, last, [path.name for path in group], capture_id)
-            done.rows += rows.count()
-            rows.unpersist()
+            done.rows += file_rows(group) if target.data_format != "csv" else rows.count()
             done.files += len(group)
             done.commits += 1
 
@@ -377,7 +401,7 @@ def reach_s3(session, settings: S3Settings) -> None:
         hadoop.set(key, value)
 
 
-def spark_engine(capture, warehouse, table_format: str, master: str) -> SparkEngine:
+def spark_engine(capture, warehouse, table_format: str, master: str | None) -> SparkEngine:
     session = spark_session(master).newSession()
     for place in (capture, warehouse):
         if not place.is_local:

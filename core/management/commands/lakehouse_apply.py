@@ -46,10 +46,9 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--master",
-            default="local[2]",
-            help="with --engine spark: where Spark runs, local[N] (the default, local[2]) or "
-            "a cluster's master URL (spark://HOST:7077, yarn, k8s://...) whose executors reach "
-            "the capture and the warehouse",
+            help="with --engine spark: where Spark runs, local[N] (local[2] by default) or a "
+            "cluster's master URL (spark://HOST:7077, yarn, k8s://...) whose executors reach "
+            "the capture and the warehouse; under spark-submit, its own --master",
         )
 
     def handle(self, *args, capture, warehouse, table_format, engine, master, verbosity, **options):
@@ -80,7 +79,11 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"applied {result.files:,} files ({rows:,} rows) to "
                 f"{len(result.tables)} {table_format} tables in {warehouse} in {seconds:.1f}s"
-                + (f" (Spark, {master}{spark_said}{jvm_peak()})" if engine == "spark" else "")
+                + (
+                    f" (Spark, {spark_master()}{spark_said}{jvm_peak()})"
+                    if engine == "spark"
+                    else ""
+                )
                 if result.files
                 else f"nothing new in {capture}: every table has taken every file"
             )
@@ -90,6 +93,12 @@ class Command(BaseCommand):
             f"{table:<18} {applied.files:>5,} files {applied.rows:>10,} rows "
             f"{applied.commits:>4,} commits"
         )
+
+
+def spark_master() -> str:
+    from core.lake.spark import spark_session
+
+    return spark_session().sparkContext.master
 
 
 def jvm_peak() -> str:
