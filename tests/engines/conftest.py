@@ -74,3 +74,12 @@ def database(django_db_blocker):
     """The module's shop, open to the test (the tests here do not roll it back)."""
     with django_db_blocker.unblock():
         yield connection.get_connection_params()
+
+
+def database_url() -> str:
+    """The test database, for the commands a test starts in processes of their own."""
+    database = connection.settings_dict
+    return (
+        f"postgres://{database['USER']}:{database['PASSWORD'] or ''}@"
+        f"{database['HOST'] or '127.0.0.1'}:{database['PORT'] or 5432}/{database['NAME']}"
+    )

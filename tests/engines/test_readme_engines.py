@@ -7,9 +7,9 @@ import shutil
 import subprocess
 
 import pytest
-from django.db import connection
 
 from lakehouse import engines
+from tests.engines.conftest import database_url
 from tests.test_readme import ROOT, fresh_copy, new_users_environment
 
 pytestmark = [pytest.mark.engines, pytest.mark.django_db]
@@ -33,14 +33,10 @@ def test_the_readmes_spark_block_runs_as_written(captures, tmp_path):
     fresh_copy(project)
     (project / ".engines").symlink_to(engines.cache_dir())  # installed once, like .venv
     shutil.copytree(captures["parquet"], project / "cdc")
-    database = connection.settings_dict
     environment = {
         **new_users_environment(),
         "SECRET_KEY": "test-only-" + "x" * 40,
-        "DATABASE_URL": (
-            f"postgres://{database['USER']}:{database['PASSWORD'] or ''}@"
-            f"{database['HOST'] or '127.0.0.1'}:{database['PORT'] or 5432}/{database['NAME']}"
-        ),
+        "DATABASE_URL": database_url(),
         "LAKEHOUSE_STATE_DIR": str(tmp_path / "state"),
     }
     for command in commands:
