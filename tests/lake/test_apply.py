@@ -21,6 +21,7 @@ from core.capture.reader import open_capture
 from core.lake import apply
 from core.lake.apply import open_stores
 from core.lake.query import SAMPLE_QUERIES
+from core.lake.spark import spark_session
 from core.lake.tables import LakeError, lake_schema
 from core.lake.verify import verify_lake
 from core.replication.setup import drop_publication, setup_replication
@@ -232,16 +233,25 @@ def test_the_result_does_not_depend_on_how_files_are_grouped(
         )
 
 
-def test_bad_input_is_one_line_and_applies_nothing(capture, tmp_path, table_format):
+def test_bad_input_is_one_line_and_applies_nothing(capture, tmp_path, table_format, monkeypatch):
     warehouse = tmp_path / "warehouse"
 
-    def fails(folder: Path, into: Path = warehouse, fmt: str = table_format) -> str:
+    def fails(folder: Path, into: Path = warehouse, fmt: str = table_format, *more: str) -> str:
         with pytest.raises(CommandError) as error:
             call_command(
-                "lakehouse_apply", str(folder), "--warehouse", str(into), "--table-format", fmt
-            )
+                "lakehouse_apply", str(folder), "--warehouse", str(into), "--table-format", fmt,
+                *more,
+            )  # fmt: skip
         assert "\n" not in str(error.value)
         return str(error.value)
+
+    assert "give it with --engine spark" in fails(
+        capture, warehouse, table_format, "--master", "local[1]"
+    )
+    if spark_session.cache_info().currsize == 0:  # no JVM of this session's yet
+        monkeypatch.setenv("LAKEHOUSE_ENGINES", str(tmp_path / "no-engines"))
+        assert "run `make engines`" in fails(capture, warehouse, table_format, "--engine", "spark")
+        monkeypatch.delenv("LAKEHOUSE_ENGINES")
 
     assert "is not a folder" in fails(tmp_path / "nowhere")
     (tmp_path / "empty").mkdir()

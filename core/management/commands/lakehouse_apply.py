@@ -52,6 +52,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, capture, warehouse, table_format, engine, master, verbosity, **options):
+        if master and engine != "spark":
+            raise CommandError("--master says where Spark runs: give it with --engine spark")
         give_back_freed_memory()
         started = time.monotonic()
         try:
