@@ -42,6 +42,7 @@ from core.storage import S3Settings, StoredFile
 from lakehouse import engines
 
 DEFAULT_MASTER = "local[2]"
+LOG_SETTINGS = Path(__file__).with_name("spark-log4j2.properties")
 
 
 def spark_uri(uri: str) -> str:
@@ -99,6 +100,7 @@ def spark_session(master: str | None = None):
         master = master or DEFAULT_MASTER
         builder = builder.master(master)
         if master.startswith("local"):
+            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # nothing leaves the machine
             # Delta rebuilds a table's state from its log with a Spark job of 50 tasks by
             # default, made for clusters: on one machine 2 take a third off each commit.
             builder = builder.config("spark.databricks.delta.snapshotPartitions", "2")
@@ -120,7 +122,7 @@ def spark_session(master: str | None = None):
         .config("spark.sql.shuffle.partitions", "16")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.driver.extraJavaOptions", "-Dlog4j2.level=error")
+        .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={LOG_SETTINGS}")
     )
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")

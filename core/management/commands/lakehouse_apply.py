@@ -2,6 +2,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
+from core.capture.reader import open_capture
 from core.errors import ProjectError
 from core.lake.apply import FORMATS, TableApplied, apply_capture
 from core.lake.tables import give_back_freed_memory
@@ -60,6 +61,8 @@ class Command(BaseCommand):
             runner, spark_said = None, ""
             if engine == "spark":
                 from core.lake.spark import spark_engine
+
+                open_capture(capture)  # a wrong capture is told before the JVM starts
 
                 runner = spark_engine(location(capture), location(warehouse), table_format, master)
                 # The JVM's start is reported apart: a cluster's driver pays it once.
