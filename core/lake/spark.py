@@ -184,7 +184,7 @@ class SparkEngine:
             if path.name not in taken:
                 rows = self.read([path], files.table, target)
                 done.rows += self.append(
-                    store, self.as_lake_rows(rows, schema), [path.name], capture_id
+                    store, self.lake_columns(rows, schema), [path.name], capture_id
                 )
                 done.files += 1
                 done.commits += 1
@@ -243,6 +243,7 @@ class SparkEngine:
         return combined
 
     def lake_columns(self, rows, schema: pa.Schema):
+        """Capture rows shaped as the lake's, with the tombstone flag and the partition."""
         from pyspark.sql import functions as F
 
         kept = [F.col(f"`{name}`") for name in schema.names if name != DELETED]
@@ -251,9 +252,6 @@ class SparkEngine:
             (F.col(OP_COLUMN) == F.lit("D")).alias(DELETED),
             F.substring(F.col("id"), 1, 1).alias(BUCKET),
         )
-
-    def as_lake_rows(self, rows, schema: pa.Schema):
-        return self.lake_columns(rows, schema)
 
     def last_change_per_key(self, rows, schema: pa.Schema):
         from pyspark.sql import Window
@@ -304,11 +302,11 @@ class SparkEngine:
         # Ours is the next version, or Delta skipped the step (another apply took it) or
         # another writer committed first: then plan again.
         made = store.load(version=planned + 1) if store.load().version() > planned else None
-        landed = made is not None and files_applied(made.history(1)[0]) == files
-        if not landed:
+        commit = made.history(1)[0] if made is not None else {}
+        if files_applied(commit) != files:
             raise CommitConflict(f"{store.name} moved while Spark appended")
         store.table = made
-        return int(made.history(1)[0].get("operationMetrics", {}).get("numOutputRows", 0))
+        return int(commit.get("operationMetrics", {}).get("numOutputRows", 0))
 
     def append_iceberg(self, store, rows, files: list[str], metadata: dict) -> int:
         table = store.writable()

@@ -5,6 +5,7 @@ import contextlib
 import io
 import os
 import signal
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -83,3 +84,22 @@ def database_url() -> str:
         f"postgres://{database['USER']}:{database['PASSWORD'] or ''}@"
         f"{database['HOST'] or '127.0.0.1'}:{database['PORT'] or 5432}/{database['NAME']}"
     )
+
+
+def spark_home() -> Path:
+    import pyspark  # installed by make engines, not by make up: imported when a test runs
+
+    return Path(pyspark.__file__).parent
+
+
+def spark_environment() -> dict[str, str]:
+    """For the Spark processes a test starts: pyspark's Spark, Java 17 or 21, this Python."""
+    from lakehouse import engines
+
+    return {
+        **os.environ,
+        "SPARK_HOME": str(spark_home()),
+        "JAVA_HOME": str(engines.java_home(17, 21)),
+        "PYSPARK_PYTHON": sys.executable,
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+    }

@@ -3,13 +3,11 @@ spark/*.sql MERGE in Spark, and spark/views.sql over a table of versions; each g
 tables lakehouse_apply builds, and the source's current state."""
 
 import io
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import duckdb
-import pyspark
 import pytest
 from django.core.management import call_command
 from django.db import connection
@@ -18,6 +16,7 @@ from pyiceberg.catalog.sql import SqlCatalog
 from core.lake.spark import iceberg_catalog
 from core.storage import location
 from lakehouse import engines
+from tests.engines.conftest import spark_environment
 from tests.engines.test_spark_apply import apply, current_state
 
 pytestmark = [pytest.mark.engines, pytest.mark.django_db]
@@ -85,10 +84,7 @@ def test_the_glue_job_under_spark_submit_builds_lakehouse_applys_tables(
         "--JOB_NAME", "lakehouse-test",  # as Glue adds it
     ]  # fmt: skip
     environment = {
-        **os.environ,
-        "JAVA_HOME": str(engines.java_home(17, 21)),
-        "SPARK_HOME": str(Path(pyspark.__file__).parent),
-        "PYSPARK_PYTHON": sys.executable,
+        **spark_environment(),
         "TZ": "America/New_York",  # the job sets its session's zone itself
     }
     finished = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=600)

@@ -3,36 +3,21 @@ cluster on this machine (a master and a worker, started from pyspark's own jars 
 their pids): the capture on the local S3 store, the tables written by the worker's executors,
 equal to the source."""
 
-import os
 import re
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import pyspark
 import pytest
 
-from lakehouse import engines
 from lakehouse.localdb import free_port
-from tests.engines.conftest import database_url
+from tests.engines.conftest import database_url, spark_environment, spark_home
 from tests.engines.test_spark_apply import assert_same_as_source
 from tests.test_readme import ROOT
 
 pytestmark = [pytest.mark.engines, pytest.mark.django_db]
-SPARK_HOME = Path(pyspark.__file__).parent
-
-
-def spark_environment() -> dict[str, str]:
-    return {
-        **os.environ,
-        "SPARK_HOME": str(SPARK_HOME),
-        "JAVA_HOME": str(engines.java_home(17, 21)),
-        "PYSPARK_PYTHON": sys.executable,
-        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-    }
 
 
 def listening(port: int) -> bool:
@@ -64,7 +49,7 @@ def cluster(tmp_path_factory) -> Iterator[str]:
             log = (folder / f"{name}.log").open("wb")
             started.append(
                 subprocess.Popen(
-                    [str(SPARK_HOME / "bin" / "spark-class"), *arguments],
+                    [str(spark_home() / "bin" / "spark-class"), *arguments],
                     env=spark_environment(),
                     stdout=log,
                     stderr=subprocess.STDOUT,
