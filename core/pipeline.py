@@ -286,6 +286,8 @@ def delta_tables(built) -> list[LakeTable]:
     from deltalake import DeltaTable
     from deltalake.exceptions import TableNotFoundError
 
+    from core.lake.delta import commit_metadata
+
     where = built.location
     options = None if where.is_local else where.settings.delta_options()
     found = []
@@ -297,7 +299,8 @@ def delta_tables(built) -> list[LakeTable]:
         actions = pa.table(table.get_add_actions(flatten=True))
         rows = actions.column("num_records") if "num_records" in actions.column_names else None
         # The last applies' commits: a maintenance run adds up to 16 commits of its own.
-        history = [c[FILES_KEY] for c in reversed(table.history(40)) if FILES_KEY in c]
+        commits = [commit_metadata(c) for c in reversed(table.history(40))]  # Spark's too
+        history = [c[FILES_KEY] for c in commits if FILES_KEY in c]
         found.append(
             LakeTable(
                 name,

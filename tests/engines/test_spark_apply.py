@@ -13,6 +13,7 @@ from django.core.management import call_command
 from core.lake.apply import open_stores, open_warehouse
 from core.lake.tables import lake_schema
 from core.lake.verify import verify_lake
+from core.pipeline import delta_tables, iceberg_tables
 
 # The shop is the session's, committed by its fixture; django_db makes the test database exist.
 pytestmark = [pytest.mark.engines, pytest.mark.django_db]
@@ -67,6 +68,9 @@ def test_four_writers_give_the_same_tables(spark, capture, database, tmp_path):
         assert ("(Spark, local[2]" in out) == (engine == "spark")
         assert_same_as_source(database, warehouse)
         assert "nothing new" in apply(capture, warehouse, table_format, engine)
+    for table_format, lister in (("delta", delta_tables), ("iceberg", iceberg_tables)):
+        shown = lister(open_warehouse(warehouses[(table_format, "spark")]))  # the pipeline page
+        assert len(shown) == 8 and all(table.last_file for table in shown), shown
     states = {key: current_state(warehouse) for key, warehouse in warehouses.items()}
     first = states[("delta", "python")]
     assert all(first.values())
