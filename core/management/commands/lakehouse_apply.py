@@ -62,8 +62,9 @@ class Command(BaseCommand):
             if engine == "spark":
                 from core.lake.spark import spark_engine
 
-                open_capture(capture)  # a wrong capture or warehouse is told before the JVM
-                location(warehouse).check()  # starts
+                # A wrong capture or warehouse is told before the JVM starts.
+                open_capture(capture)
+                location(warehouse).check()
                 runner = spark_engine(location(capture), location(warehouse), table_format, master)
                 # The JVM's start is reported apart: a cluster's driver pays it once.
                 spark_said = f"; its JVM started in {time.monotonic() - started:.1f}s"
