@@ -114,6 +114,9 @@ TRINO_SERVER = Artifact(
 )
 
 
+PROGRESS_BYTES = 100 << 20  # a line per 100 MB of a big download
+
+
 class EnginesError(RuntimeError):
     """A failure worth one line to the user."""
 
@@ -173,9 +176,17 @@ def download(artifact: Artifact, into: Path) -> Path:
     with tempfile.NamedTemporaryFile(dir=into, prefix=".download-", delete=False) as partial:
         try:
             with urllib.request.urlopen(artifact.url, timeout=60) as response:
+                size = int(response.headers.get("Content-Length") or 0)
+                done = 0
                 while chunk := response.read(1 << 20):
                     digest.update(chunk)
                     partial.write(chunk)
+                    done += len(chunk)
+                    if (
+                        size > PROGRESS_BYTES
+                        and done // PROGRESS_BYTES > (done - len(chunk)) // PROGRESS_BYTES
+                    ):
+                        print(f"  {done >> 20:,} of {size >> 20:,} MB", flush=True)
         except OSError as error:
             Path(partial.name).unlink(missing_ok=True)
             raise EnginesError(f"could not download {artifact.url}: {error}") from None
