@@ -196,6 +196,7 @@ def download(artifact: Artifact, into: Path) -> Path:
             f"{artifact.url} is not the file pinned (SHA-256 {digest.hexdigest()}, expected "
             f"{artifact.sha256}): check MAVEN_REPOSITORY"
         )
+    os.chmod(partial.name, 0o644)  # a temporary file is its owner's only
     os.replace(partial.name, target)
     return target
 
