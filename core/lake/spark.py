@@ -375,10 +375,10 @@ def iceberg_catalog(warehouse) -> dict[str, str]:
     return catalog
 
 
-def reach_s3(session, settings: S3Settings) -> None:
-    """Hadoop's S3A file system (s3a://, the capture's files and Delta tables) given the
-    project's S3 settings: the local store, another endpoint, or AWS's."""
-    hadoop = session.sparkContext._jsc.hadoopConfiguration()
+def s3a_settings(settings: S3Settings) -> dict[str, str]:
+    """Hadoop's S3A settings (s3a://, the capture's files and Delta tables) for the project's
+    S3 settings: the local store, another endpoint, or AWS's. As `spark.hadoop.KEY` they go to
+    spark-submit's --conf."""
     values = {
         "fs.s3a.access.key": settings.access_key_id,
         "fs.s3a.secret.key": settings.secret_access_key,
@@ -397,7 +397,12 @@ def reach_s3(session, settings: S3Settings) -> None:
         values["fs.s3a.connection.ssl.enabled"] = str(
             settings.endpoint_url.startswith("https://")
         ).lower()
-    for key, value in values.items():
+    return values
+
+
+def reach_s3(session, settings: S3Settings) -> None:
+    hadoop = session.sparkContext._jsc.hadoopConfiguration()
+    for key, value in s3a_settings(settings).items():
         hadoop.set(key, value)
 
 

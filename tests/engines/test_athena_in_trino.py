@@ -16,8 +16,9 @@ from django.core.management import call_command
 from django.db import connection
 
 from core.capture.reader import open_capture, read_file
-from core.lake.iceberg import catalog_database_url, catalog_name, iceberg_schema, open_catalog
+from core.lake.iceberg import iceberg_schema, open_catalog
 from core.lake.merge_sql import create_definition
+from core.lake.spark import iceberg_catalog
 from core.storage import location
 from tests.engines.test_spark_apply import apply, current_state
 from tests.engines.trino import TrinoServer
@@ -35,17 +36,14 @@ def warehouse(captures, s3_store) -> str:
 @pytest.fixture(scope="module")
 def trino(warehouse, tmp_path_factory) -> Iterator[TrinoServer]:
     settings = location(warehouse).settings
-    database = connection.settings_dict
+    spark_catalog = iceberg_catalog(location(warehouse))  # the same catalog, as Spark reaches it
     catalog = {
         "connector.name": "iceberg",
         "iceberg.catalog.type": "jdbc",
-        "iceberg.jdbc-catalog.catalog-name": catalog_name(location(warehouse)),
+        "iceberg.jdbc-catalog.catalog-name": spark_catalog["name"],
         "iceberg.jdbc-catalog.driver-class": "org.postgresql.Driver",
-        "iceberg.jdbc-catalog.connection-url": (
-            f"jdbc:postgresql://{database['HOST'] or '127.0.0.1'}:{database['PORT'] or 5432}/"
-            + catalog_database_url().rsplit("/", 1)[1]
-        ),
-        "iceberg.jdbc-catalog.connection-user": database["USER"],
+        "iceberg.jdbc-catalog.connection-url": spark_catalog["uri"],
+        "iceberg.jdbc-catalog.connection-user": spark_catalog["jdbc.user"],
         "iceberg.jdbc-catalog.default-warehouse-dir": warehouse,
         "fs.native-s3.enabled": "true",
         "s3.endpoint": settings.endpoint_url,
@@ -54,8 +52,8 @@ def trino(warehouse, tmp_path_factory) -> Iterator[TrinoServer]:
         "s3.aws-access-key": settings.access_key_id,
         "s3.aws-secret-key": settings.secret_access_key,
     }
-    if database.get("PASSWORD"):
-        catalog["iceberg.jdbc-catalog.connection-password"] = database["PASSWORD"]
+    if spark_catalog["jdbc.password"]:
+        catalog["iceberg.jdbc-catalog.connection-password"] = spark_catalog["jdbc.password"]
     server = TrinoServer(tmp_path_factory.mktemp("trino"), {"iceberg": catalog})
     try:
         server.start()

@@ -13,7 +13,7 @@ from django.core.management import call_command
 from django.db import connection
 from pyiceberg.catalog.sql import SqlCatalog
 
-from core.lake.spark import iceberg_catalog, spark_uri
+from core.lake.spark import iceberg_catalog, s3a_settings, spark_uri
 from core.storage import location
 from lakehouse import engines
 from tests.engines.conftest import spark_environment
@@ -83,16 +83,9 @@ def test_the_glue_job_under_spark_submit_builds_lakehouse_applys_tables(
     }
     folder = str(captures["parquet"] / "public")
     if where == "s3a":
-        store = location(captures["s3"]).settings
         folder = spark_uri(f"{captures['s3']}/public")
-        settings |= {
-            "spark.hadoop.fs.s3a.endpoint": store.endpoint_url,
-            "spark.hadoop.fs.s3a.path.style.access": "true",
-            "spark.hadoop.fs.s3a.connection.ssl.enabled": "false",
-            "spark.hadoop.fs.s3a.endpoint.region": store.region,
-            "spark.hadoop.fs.s3a.access.key": store.access_key_id,
-            "spark.hadoop.fs.s3a.secret.key": store.secret_access_key,
-        }
+        store = s3a_settings(location(captures["s3"]).settings)
+        settings |= {f"spark.hadoop.{key}": value for key, value in store.items()}
     command = [
         str(Path(sys.executable).parent / "spark-submit"),
         "--master", "local[2]",

@@ -34,26 +34,27 @@ def assert_same_as_source(database, warehouse: Path | str) -> None:
     assert not wrong, wrong
 
 
-def reader_of(built) -> duckdb.DuckDBPyConnection:
+def each_table(warehouse: Path | str, query: str) -> dict[str, list[tuple]]:
+    """`query` (with {name}: the table's current state; {name}_stored: every version) run
+    over each table of the warehouse, as lakehouse_verify reads them."""
+    built = open_warehouse(warehouse)
+    stores = open_stores(built.location, built.table_format)
     duck = duckdb.connect()
     if not built.location.is_local:
         built.location.settings.attach_to_duckdb(duck)
-    return duck
-
-
-def current_state(warehouse: Path | str) -> dict[str, list[tuple]]:
-    """Each table's current state (tombstones included), as lakehouse_verify reads it."""
-    built = open_warehouse(warehouse)
-    stores = open_stores(built.location, built.table_format)
-    duck = reader_of(built)
-    state = {}
+    found = {}
     for name, table in built.tables.items():
         store = stores(name, lake_schema(table, built.target))
         store.taken()
         store.register(duck, name)
-        state[name] = duck.sql(f"SELECT COLUMNS(*)::VARCHAR FROM {name} ORDER BY id").fetchall()
+        found[name] = duck.sql(query.format(name=name)).fetchall()
     duck.close()
-    return state
+    return found
+
+
+def current_state(warehouse: Path | str) -> dict[str, list[tuple]]:
+    """Each table's current state (tombstones included), every value as text."""
+    return each_table(warehouse, "SELECT COLUMNS(*)::VARCHAR FROM {name} ORDER BY id")
 
 
 def test_four_writers_give_the_same_tables(spark, capture, database, tmp_path):
@@ -95,19 +96,10 @@ def data_files(capture: Path) -> list[Path]:
 
 def versions_applied_twice(warehouse: Path | str) -> int:
     """Rows of the stored versions that repeat a key's change (a file applied twice)."""
-    built = open_warehouse(warehouse)
-    stores = open_stores(built.location, built.table_format)
-    duck = reader_of(built)
-    repeated = 0
-    for name, table in built.tables.items():
-        store = stores(name, lake_schema(table, built.target))
-        store.taken()
-        store.register(duck, name)
-        repeated += duck.sql(
-            f"SELECT count(*) - count(DISTINCT (id, ar_h_change_seq)) FROM {name}_stored"
-        ).fetchone()[0]
-    duck.close()
-    return repeated
+    counts = each_table(
+        warehouse, "SELECT count(*) - count(DISTINCT (id, ar_h_change_seq)) FROM {name}_stored"
+    )
+    return sum(rows[0][0] for rows in counts.values())
 
 
 @pytest.mark.parametrize("table_format", ["delta", "iceberg"])
