@@ -22,7 +22,7 @@ def main() -> None:
             "makes .venv), then `bin/manage COMMAND`"
         )
 
-    from lakehouse.interrupt import cancelling_on_interrupt
+    from core.management.interrupt import cancelling_on_interrupt
 
     try:
         with cancelling_on_interrupt() as interruption:
@@ -46,7 +46,7 @@ def main() -> None:
             raise  # an error of a statement, not of the connection: keep its traceback
         from django.conf import settings
 
-        from lakehouse import localdb
+        from devstack import localdb
 
         message = localdb.not_running_message() if settings.USES_LOCAL_SERVER else None
         if message is None:

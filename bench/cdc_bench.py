@@ -74,7 +74,7 @@ def changes_in(stderr: str) -> int:
 
 
 def recvlogical(slot: str, until: str, output: Path) -> float:
-    from lakehouse.localdb import pg_bin_candidates
+    from devstack.localdb import pg_bin_candidates
 
     client = next(
         path

@@ -219,7 +219,7 @@ def bench_scale(
 
 
 def spark_installed() -> bool:
-    from lakehouse import engines
+    from devstack import engines
 
     try:
         import pyspark  # noqa: F401

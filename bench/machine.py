@@ -29,7 +29,7 @@ def machine_line() -> str:
 def throwaway_s3():
     """A throwaway local S3 store for the benchmark, the AWS_* settings pointing at it."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from lakehouse.locals3 import ephemeral_store
+    from devstack.locals3 import ephemeral_store
 
     with ephemeral_store() as store:
         os.environ.update(store.environment())

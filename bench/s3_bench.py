@@ -21,8 +21,8 @@ sys.path.insert(0, str(ROOT))
 
 from machine import machine_line  # noqa: E402
 
+from devstack.locals3 import BUCKET, LocalStore  # noqa: E402
 from lakehouse import locals3  # noqa: E402
-from lakehouse.locals3 import BUCKET, LocalStore  # noqa: E402
 
 MB = 1024 * 1024
 

@@ -58,7 +58,7 @@ def setup_django(url: str) -> None:
 def child_seed(scale: str, clean: bool) -> dict:
     """Runs in a fresh process: seed_all into the database DATABASE_URL names."""
     setup_django(os.environ["DATABASE_URL"])
-    from core.seeding import seed_all
+    from core.seeding.seed import seed_all
 
     result = seed_all(scale=scale, seed=SEED, now=datetime.fromisoformat(NOW), clean=clean)
     return {
@@ -82,7 +82,7 @@ def child_bulk_create(scale: str) -> dict:
     from core.generation.profiles import TIERS, scale_factor, tier_mix
     from core.generation.randomness import derive_rng
     from core.models import Customer, Tenant
-    from core.seeding import tenant_ref
+    from core.seeding.seed import tenant_ref
 
     clock, pools = Timeline(datetime.fromisoformat(NOW)), pools_for(SEED)
     tiers = tier_mix(8 + derive_rng(SEED, "world").randint(0, 2))

@@ -33,7 +33,7 @@ def main() -> None:
     from django.core.management import call_command
 
     django.setup()
-    from core.seeding import seed_all
+    from core.seeding.seed import seed_all
     from core.simulation.runner import simulate
 
     call_command("migrate", verbosity=0)

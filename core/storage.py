@@ -13,7 +13,7 @@ What each promises, and how:
 
 S3 settings come from the environment (or .env): with AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID or
 AWS_PROFILE set, those (the endpoint, or AWS S3 itself); otherwise the project-local store
-(`python -m lakehouse.locals3`) if it was ever started; otherwise AWS's own credential chain.
+(`python -m devstack.locals3`) if it was ever started; otherwise AWS's own credential chain.
 """
 
 from __future__ import annotations
@@ -194,7 +194,7 @@ def s3_settings() -> S3Settings:
 
 
 def current_s3_settings() -> S3Settings:
-    from lakehouse.locals3 import START_HINT, local_store
+    from devstack.locals3 import START_HINT, local_store
 
     environment = os.environ
     if not any(environment.get(name) for name in EXPLICIT_SETTINGS):

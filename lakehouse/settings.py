@@ -7,7 +7,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.utils import get_random_secret_key
 
-from lakehouse import localdb
+from devstack import localdb
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import path
 from django.views.generic import RedirectView
 
-from core.pipeline_views import pipeline_page, pipeline_part
+from core.pipeline.views import pipeline_page, pipeline_part
 
 admin.site.site_header = "Lakehouse POC"
 admin.site.site_title = "Lakehouse POC"

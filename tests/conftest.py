@@ -64,7 +64,7 @@ SEED = 7
 def replicated_shop(*, seed: int, scale: str = "0.03"):
     """A small seeded shop with the publication; slots left behind are dropped afterwards."""
     from core.replication.setup import drop_publication, setup_replication
-    from core.seeding import seed_all
+    from core.seeding.seed import seed_all
 
     seed_all(scale=scale, seed=seed, now=NOW)
     with connection.cursor() as cursor:
@@ -99,8 +99,8 @@ def pipeline_registry(tmp_path_factory):
 def seeded_world(django_db_setup, django_db_blocker):
     """A `seed_all --scale small` world, committed once per module for tests that only read it,
     and deleted after them."""
-    from core.loading import delete_all
-    from core.seeding import seed_all
+    from core.seeding.loading import delete_all
+    from core.seeding.seed import seed_all
 
     with django_db_blocker.unblock():
         result = seed_all(scale="small", seed=SEED, now=NOW, clean=True)
@@ -126,7 +126,7 @@ def s3_store():
     """The real local S3 store (SeaweedFS), started once per session in a temporary folder and
     stopped by its pid at the end (or by the kernel, if the session dies first); the AWS_*
     settings of this process and of the commands it starts point at it."""
-    from lakehouse.locals3 import ephemeral_store
+    from devstack.locals3 import ephemeral_store
 
     saved = {name: os.environ.get(name) for name in AWS_NAMES}
     with ephemeral_store() as store:

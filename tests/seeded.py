@@ -90,7 +90,7 @@ def manage_py(*args: str, **popen) -> subprocess.Popen:
 def restart_server() -> None:
     """`pg_ctl restart -m fast` of the server the tests use (the throwaway one `bin/test`
     starts): every connection is cut, as in a real restart."""
-    from lakehouse.localdb import SERVICE_USER, find_pg_bin
+    from devstack.localdb import SERVICE_USER, find_pg_bin
 
     data_dir = Path(value("SHOW data_directory"))
     command = [

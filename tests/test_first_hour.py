@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from lakehouse.localdb import free_port
+from devstack.localdb import free_port
 from tests.conftest import replicated_shop
 from tests.seeded import subprocess_environment
 

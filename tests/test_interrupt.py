@@ -1,5 +1,5 @@
 """Ctrl-C at a terminal: the running statement is cancelled, the transaction rolls back, and the
-command ends with one line (manage.py and lakehouse/interrupt.py)."""
+command ends with one line (manage.py and core/management/interrupt.py)."""
 
 import os
 import signal

@@ -7,7 +7,7 @@ from uuid import UUID
 
 import pytest
 
-from core.loading import CopyWriter, GenerationFailed, RowSink, copy_text, load_in_parallel
+from core.seeding.loading import CopyWriter, GenerationFailed, RowSink, copy_text, load_in_parallel
 
 
 class Row(NamedTuple):

@@ -10,7 +10,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from lakehouse.localdb import INSTALL_HINT, LocalServer, LocalServerError, ephemeral_server
+from devstack.localdb import INSTALL_HINT, LocalServer, LocalServerError, ephemeral_server
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -115,13 +115,13 @@ def test_manage_py_says_in_one_line_how_to_start_a_stopped_server(server):
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         "error: The project-local PostgreSQL server is not running: start it with `make db` "
-        "(or `python -m lakehouse.localdb start`)."
+        "(or `python -m devstack.localdb start`)."
     ]
 
 
 def test_cli_status_exit_code_tells_whether_it_runs(server):
     environment = {**os.environ, "LOCALDB_DIR": str(server.state_dir)}
-    cli = [sys.executable, "-m", "lakehouse.localdb"]
+    cli = [sys.executable, "-m", "devstack.localdb"]
     stopped = subprocess.run([*cli, "status"], env=environment, capture_output=True, text=True)
     assert stopped.returncode == 3
     assert "not initialised" in stopped.stdout
@@ -144,7 +144,7 @@ def test_a_terminated_run_still_removes_its_throwaway_server(tmp_path):
         [
             sys.executable,
             "-m",
-            "lakehouse.localdb",
+            "devstack.localdb",
             "run",
             "--ephemeral",
             "--",

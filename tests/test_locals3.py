@@ -14,8 +14,8 @@ import boto3
 import botocore.exceptions
 import pytest
 
-from lakehouse import locals3
-from lakehouse.locals3 import BUCKET, LocalStore, LocalStoreError
+from devstack import locals3
+from devstack.locals3 import BUCKET, LocalStore, LocalStoreError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -118,7 +118,7 @@ def test_env_prints_what_another_tool_needs_to_reach_the_store(store, tmp_path):
     store.start()
     environment = {**os.environ, "LOCALS3_DIR": str(store.state_dir)}
     printed = subprocess.run(
-        [sys.executable, "-m", "lakehouse.locals3", "env"],
+        [sys.executable, "-m", "devstack.locals3", "env"],
         cwd=ROOT, env=environment, capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     exported = dict(
@@ -138,7 +138,7 @@ def test_env_prints_what_another_tool_needs_to_reach_the_store(store, tmp_path):
 def test_the_command_line_says_one_line_and_uses_exit_codes(store):
     def run(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [sys.executable, "-m", "lakehouse.locals3", *args], cwd=ROOT,
+            [sys.executable, "-m", "devstack.locals3", *args], cwd=ROOT,
             env={**os.environ, "LOCALS3_DIR": str(store.state_dir)},
             capture_output=True, text=True,
         )  # fmt: skip

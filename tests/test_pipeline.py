@@ -15,8 +15,8 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.test import Client
 
-from core import pipeline
 from core.capture.target import change_range
+from core.pipeline import status as pipeline
 from core.simulation.runner import simulate
 from tests.conftest import replicated_shop
 from tests.seeded import rows, value

@@ -99,7 +99,7 @@ def test_the_readme_runs_as_written(tmp_path):
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
         # The copy's own servers, stopped by their pids.
-        for service in ("lakehouse.localdb", "lakehouse.locals3"):
+        for service in ("devstack.localdb", "devstack.locals3"):
             subprocess.run(
                 [str(project / ".venv/bin/python"), "-m", service, "destroy"], cwd=project,
                 env=environment, capture_output=True, timeout=120,

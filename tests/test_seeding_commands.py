@@ -9,8 +9,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import IntegrityError
 
-from core.loading import GenerationFailed
-from core.seeding import seed_all
+from core.seeding.loading import GenerationFailed
+from core.seeding.seed import seed_all
 from tests.conftest import NOW
 from tests.seeded import counts, digest, rows, value
 
@@ -96,7 +96,7 @@ def test_a_failure_in_the_generating_process_rolls_everything_back(monkeypatch):
     def broken(**kwargs):
         raise ValueError("generator broke")
 
-    monkeypatch.setattr("core.seeding.subscription_for_customer", broken)
+    monkeypatch.setattr("core.seeding.seed.subscription_for_customer", broken)
     with pytest.raises(GenerationFailed, match="ValueError: generator broke"):
         seed_all(scale="small", seed=4, now=NOW, clean=True)
     assert digest() == before
@@ -282,7 +282,7 @@ def test_a_bulk_load_leaves_fresh_statistics_and_a_reseed_keeps_every_foreign_ke
     clean of a reseed, done while the foreign keys are set aside, puts them all back."""
     from django.db import connection
 
-    from core.loading import foreign_keys
+    from core.seeding.loading import foreign_keys
 
     with connection.cursor() as cursor:
         keys = foreign_keys(cursor)

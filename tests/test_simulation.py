@@ -15,11 +15,11 @@ from core.generation.catalog import catalog_of, product_rows
 from core.generation.orders import settled_status, settled_status_sql
 from core.generation.pools import pools_for
 from core.generation.randomness import new_uuid
-from core.loading import delete_all
-from core.replication.verify import verify_capture
-from core.seeding import seed_all
+from core.seeding.loading import delete_all
+from core.seeding.seed import seed_all
+from core.seeding.stored import stored_catalog, stored_subscriptions, stored_tenants
 from core.simulation.runner import UNTHROTTLED_STEP, simulate
-from core.stored import stored_catalog, stored_subscriptions, stored_tenants
+from core.verify.capture import verify_capture
 from tests.conftest import NOW
 from tests.seeded import (
     digest,

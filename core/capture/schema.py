@@ -1,6 +1,6 @@
 """The tables of a capture as DMS describes them: each column's name, PostgreSQL type and the
 DMS type it travels as, the primary key and indexes. The replication side reads them from the
-catalogue (core/replication/schema.py); a capture records them (capture.json)."""
+catalogue (core/source/catalog.py); a capture records them (capture.json)."""
 
 import re
 from dataclasses import dataclass, field

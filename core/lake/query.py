@@ -9,8 +9,8 @@ from decimal import Decimal
 
 from core.lake.apply import open_stores, open_warehouse
 from core.lake.tables import DELETED, LakeError, lake_schema
-from core.reconcile import ScratchDuckDB, s3_of, session
 from core.storage import Location
+from core.verify.engine import ScratchDuckDB, s3_of, session
 
 # The README's sample queries, verbatim (a test checks the README still shows exactly these).
 SAMPLE_QUERIES = [

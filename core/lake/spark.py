@@ -39,7 +39,7 @@ from core.lake.tables import (
     lake_schema,
 )
 from core.storage import S3Settings, StoredFile
-from lakehouse import engines
+from devstack import engines
 
 DEFAULT_MASTER = "local[2]"
 LOG_SETTINGS = Path(__file__).with_name("spark-log4j2.properties")

@@ -4,7 +4,7 @@ from collections.abc import Callable
 
 from django.core.management.base import CommandError
 
-from core.reconcile import TableReport
+from core.verify.engine import TableReport
 
 INDENT = " " * 18
 

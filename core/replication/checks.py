@@ -12,9 +12,9 @@ from dataclasses import asdict, dataclass
 import psycopg2
 
 from core.capture import SCHEMA
-from core.reconcile import quoted
 from core.replication import core_tables
-from core.replication.schema import read_schema
+from core.source.catalog import read_schema
+from core.verify.engine import quoted
 
 PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
 # PostgreSQL major version -> the first AWS DMS engine version that supports it as a source.

@@ -9,8 +9,8 @@ import psycopg2.extras
 from core.capture.record import CaptureError
 from core.capture.schema import Table
 from core.capture.target import lsn_number
-from core.reconcile import session, session_params
-from core.replication.schema import read_schema
+from core.source.catalog import read_schema
+from core.verify.engine import session, session_params
 
 
 def friendly(error: psycopg2.Error, *, slot: str, params: dict) -> CaptureError | None:

@@ -11,7 +11,7 @@ from core.capture.schema import Table
 from core.capture.target import CHANGE_SEQUENCE_COLUMN, S3Target
 from core.errors import ProjectError
 from core.replication import DEFAULT_PUBLICATION, TABLE_PREFIX
-from core.replication.schema import read_schema
+from core.source.catalog import read_schema
 
 MIN_LOB_MAX_KB = 32
 

@@ -9,9 +9,9 @@ from core.capture.files import FileWriter, is_timestamp, utc_timestamp
 from core.capture.record import Capture, table_record
 from core.capture.schema import Table
 from core.capture.target import LOAD_SEQUENCE, lsn_number
-from core.reconcile import session, session_params
 from core.replication.connections import replication_connection
-from core.replication.folder import LOAD_MARKER, Layout, crash_point
+from core.replication.layout import LOAD_MARKER, Layout, crash_point
+from core.verify.engine import session, session_params
 
 FULL_LOAD_FETCH = 5_000
 

@@ -5,9 +5,9 @@ from dataclasses import dataclass, field
 
 from core.capture import SCHEMA
 from core.errors import ProjectError
-from core.reconcile import quoted
 from core.replication import core_tables
-from core.replication.schema import read_schema
+from core.source.catalog import read_schema
+from core.verify.engine import quoted
 
 PLUGINS = ("test_decoding", "pgoutput")
 REPLICA_IDENTITIES = {"default": "d", "full": "f"}

@@ -26,7 +26,7 @@ from core.replication.decoding import (
     parse_change,
     values_in_order,
 )
-from core.replication.folder import Layout, crash_point
+from core.replication.layout import Layout, crash_point
 from core.storage import Lock
 
 DECODING_OPTIONS = {"include-timestamp": "on", "skip-empty-xacts": "on"}

@@ -48,8 +48,8 @@ from core.generation.pools import Pools
 from core.generation.profiles import TIERS
 from core.generation.randomness import derive_rng, new_uuid
 from core.generation.rules import money, order_number, plan_amount
-from core.loading import CopyWriter
-from core.stored import (
+from core.seeding.loading import CopyWriter
+from core.seeding.stored import (
     last_customer_number,
     last_order_sequences,
     stored_catalog,

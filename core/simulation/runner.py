@@ -23,12 +23,12 @@ import psycopg2
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, connections
 from django.db import transaction as db_transaction
 
-from core.backoff import wait_before_retry
 from core.errors import ProjectError
 from core.generation.pools import pools_for
 from core.generation.randomness import WeightedChoice, derive_rng
 from core.generation.rows import TABLE_ROWS
 from core.simulation.actions import ACTIONS, World
+from core.source.backoff import wait_before_retry
 
 # Simulated seconds per action when unthrottled (--rate 0): as if 20 actions a second.
 UNTHROTTLED_STEP = timedelta(seconds=0.05)

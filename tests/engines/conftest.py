@@ -14,7 +14,7 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
-from core.loading import delete_all
+from core.seeding.loading import delete_all
 from tests.conftest import replicated_shop
 
 
@@ -94,7 +94,7 @@ def spark_home() -> Path:
 
 def spark_environment() -> dict[str, str]:
     """For the Spark processes a test starts: pyspark's Spark, Java 17 or 21, this Python."""
-    from lakehouse import engines
+    from devstack import engines
 
     return {
         **os.environ,

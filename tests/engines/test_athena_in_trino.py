@@ -16,8 +16,8 @@ from django.core.management import call_command
 from django.db import connection
 
 from core.capture.reader import open_capture, read_file
+from core.lake.export import create_definition
 from core.lake.iceberg import iceberg_schema, open_catalog
-from core.lake.merge_sql import create_definition
 from core.lake.spark import iceberg_catalog
 from core.storage import location
 from tests.engines.test_spark_apply import apply, current_state

@@ -15,7 +15,7 @@ from pyiceberg.catalog.sql import SqlCatalog
 
 from core.lake.spark import iceberg_catalog, s3a_settings, spark_uri
 from core.storage import location
-from lakehouse import engines
+from devstack import engines
 from tests.engines.conftest import spark_environment
 from tests.engines.test_spark_apply import apply, current_state
 

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from lakehouse import engines
+from devstack import engines
 from tests.engines.conftest import database_url
 from tests.test_readme import ROOT, fresh_copy, new_users_environment
 

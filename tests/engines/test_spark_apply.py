@@ -12,8 +12,8 @@ from django.core.management import call_command
 
 from core.lake.apply import open_stores, open_warehouse
 from core.lake.tables import lake_schema
-from core.lake.verify import verify_lake
-from core.pipeline import delta_tables, iceberg_tables
+from core.pipeline.status import delta_tables, iceberg_tables
+from core.verify.lake import verify_lake
 
 # The shop is the session's, committed by its fixture; django_db makes the test database exist.
 pytestmark = [pytest.mark.engines, pytest.mark.django_db]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse.localdb import free_port
+from devstack.localdb import free_port
 from tests.engines.conftest import database_url, spark_environment, spark_home
 from tests.engines.test_spark_apply import assert_same_as_source
 from tests.test_readme import ROOT

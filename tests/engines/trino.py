@@ -11,8 +11,8 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-from lakehouse import engines
-from lakehouse.localdb import free_port
+from devstack import engines
+from devstack.localdb import free_port
 
 READY_SECONDS = 180
 JVM_OPTIONS = [

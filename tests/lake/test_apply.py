@@ -23,10 +23,10 @@ from core.lake.apply import open_stores
 from core.lake.query import SAMPLE_QUERIES
 from core.lake.spark import spark_session
 from core.lake.tables import LakeError, lake_schema
-from core.lake.verify import verify_lake
 from core.replication.setup import drop_publication, setup_replication
-from core.seeding import seed_all
+from core.seeding.seed import seed_all
 from core.simulation.runner import simulate
+from core.verify.lake import verify_lake
 from tests.conftest import NOW
 
 pytestmark = pytest.mark.django_db(transaction=True)

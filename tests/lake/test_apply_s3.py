@@ -16,9 +16,9 @@ from core.lake import apply
 from core.lake.apply import WAREHOUSE_RECORD
 from core.lake.iceberg import NAMESPACE, catalog_name, open_catalog
 from core.lake.tables import FILES_KEY
-from core.lake.verify import verify_lake, verify_manifest
 from core.simulation.runner import simulate
 from core.storage import location
+from core.verify.lake import verify_lake, verify_manifest
 from tests.conftest import replicated_shop
 from tests.seeded import manage_py
 

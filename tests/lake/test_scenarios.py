@@ -13,12 +13,12 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from core.lake.apply import apply_capture
-from core.lake.manifest import MANIFEST_FILE
-from core.lake.verify import verify_lake, verify_manifest
-from core.replication.capture import run_capture
 from core.replication.setup import drop_publication, setup_replication
-from core.seeding import seed_all
+from core.replication.tail import run_capture
+from core.seeding.seed import seed_all
 from core.simulation.scenarios import ADDED_COLUMN, SCENARIOS
+from core.verify.lake import verify_lake, verify_manifest
+from core.verify.manifest import MANIFEST_FILE
 from tests.conftest import NOW
 from tests.lake.naive import MultipleMatches, naive_apply
 from tests.seeded import slot_is_read, wait_for

@@ -20,10 +20,10 @@ from core.capture.files import read_rows
 from core.capture.record import Capture
 from core.capture.target import LOAD_SEQUENCE, S3Target, change_range
 from core.models import Customer, Event, Order, Product
-from core.reconcile import session_params
 from core.replication.connections import read_tables
-from core.replication.verify import verify_capture
 from core.storage import LocalLocation, StoredFile
+from core.verify.capture import verify_capture
+from core.verify.engine import session_params
 from tests.seeded import (
     events_grow_past,
     restart_server,
@@ -385,7 +385,7 @@ def test_no_free_slot_and_no_replication_right_are_one_line_each(world, tmp_path
         cursor.execute(f"CREATE ROLE plain_reader LOGIN PASSWORD '{password}'")
     try:
         limited = {**params(), "user": "plain_reader", "password": password}
-        from core.replication.capture import CaptureError, run_capture
+        from core.replication.tail import CaptureError, run_capture
 
         with pytest.raises(CaptureError, match="may not read replication slots"):
             run_capture(limited, slot="other", output=None, create_slot=True)

@@ -18,9 +18,9 @@ from core.capture.record import Capture, CaptureError
 from core.capture.target import S3Target, change_range
 from core.models import Product
 from core.replication.connections import read_tables
-from core.replication.verify import verify_capture
 from core.storage import LEASE_FILE, S3Lease, StorageError, location
-from lakehouse.localdb import free_port
+from core.verify.capture import verify_capture
+from devstack.localdb import free_port
 from tests.replication.test_capture import (
     CRASH_POINTS,
     SLOT,
@@ -206,7 +206,7 @@ def fails_usage(url: str) -> str:
 
 
 def test_the_local_store_down_is_one_line_that_says_how_to_start_it(world, tmp_path):
-    from lakehouse.locals3 import LocalStore
+    from devstack.locals3 import LocalStore
 
     stopped = LocalStore(tmp_path / "locals3")
     stopped.initialise()  # set up once, not running now

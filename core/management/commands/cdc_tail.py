@@ -11,13 +11,13 @@ from django.db import connection
 
 from core.capture.target import S3Target
 from core.errors import ProjectError
-from core.lake.manifest import MANIFEST_FILE, write_checkpoint
 from core.management.arguments import at_least, usage_error
 from core.management.live import LiveView
 from core.registry import record_capture
-from core.replication.capture import Totals, Transaction, run_capture
 from core.replication.setup import ReplicationSetupError, valid_name
+from core.replication.tail import Totals, Transaction, run_capture
 from core.storage import file_at, location
+from core.verify.manifest import MANIFEST_FILE, write_checkpoint
 
 
 class Command(BaseCommand):

@@ -1,7 +1,7 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
-from core.demo_admin import ensure_demo_admin
+from core.management.demo_admin import ensure_demo_admin
 
 
 class Command(BaseCommand):

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from core.capture.chaos import deliver_round
 from core.errors import ProjectError
-from core.lake.chaos import deliver_round
 from core.management.arguments import at_least
 
 

@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from core.capture.reader import open_capture
 from core.errors import ProjectError
-from core.lake.merge_sql import create_sql, current_sql, glue_job, merge_sql
+from core.lake.export import create_sql, current_sql, glue_job, merge_sql
 from core.storage import location
 
 # Where each engine's MERGE writes and what it reads.

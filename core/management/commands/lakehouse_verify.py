@@ -2,11 +2,11 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
 from core.errors import ProjectError
-from core.lake.verify import verify_lake, verify_manifest
 from core.management.arguments import usage_error
 from core.management.reconciling import fail_if_different, write_report
 from core.registry import record_verdict
 from core.storage import location
+from core.verify.lake import verify_lake, verify_manifest
 
 
 class Command(BaseCommand):

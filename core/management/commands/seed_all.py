@@ -3,7 +3,7 @@ from django.core.management.base import CommandError
 from core.generation.profiles import scale_factor
 from core.management.arguments import at_least
 from core.management.seeding_command import SeedCommand
-from core.seeding import CUSTOMERS_PER_BATCH, plan_all, seed_all
+from core.seeding.seed import CUSTOMERS_PER_BATCH, plan_all, seed_all
 
 
 class Command(SeedCommand):

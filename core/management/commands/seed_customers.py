@@ -1,6 +1,6 @@
 from core.management.arguments import at_least
 from core.management.seeding_command import SeedCommand
-from core.seeding import seed_customers
+from core.seeding.seed import seed_customers
 
 
 class Command(SeedCommand):

@@ -1,6 +1,6 @@
 from core.management.arguments import positive
 from core.management.seeding_command import SeedCommand
-from core.seeding import seed_events
+from core.seeding.seed import seed_events
 
 
 class Command(SeedCommand):

@@ -1,5 +1,5 @@
 from core.management.seeding_command import SeedCommand
-from core.seeding import seed_invoices
+from core.seeding.seed import seed_invoices
 
 
 class Command(SeedCommand):

@@ -1,6 +1,6 @@
 from core.management.arguments import positive
 from core.management.seeding_command import SeedCommand
-from core.seeding import seed_orders
+from core.seeding.seed import seed_orders
 
 
 class Command(SeedCommand):

@@ -1,6 +1,6 @@
 from core.management.arguments import at_least
 from core.management.seeding_command import SeedCommand
-from core.seeding import seed_products
+from core.seeding.seed import seed_products
 
 
 class Command(SeedCommand):

@@ -1,6 +1,6 @@
 from core.management.arguments import between, renamed
 from core.management.seeding_command import SeedCommand
-from core.seeding import seed_subscriptions
+from core.seeding.seed import seed_subscriptions
 
 
 class Command(SeedCommand):

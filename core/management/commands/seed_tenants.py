@@ -1,6 +1,6 @@
 from core.management.arguments import at_least
 from core.management.seeding_command import SeedCommand
-from core.seeding import seed_tenants
+from core.seeding.seed import seed_tenants
 
 
 class Command(SeedCommand):

@@ -3,8 +3,8 @@ from django.db import connection
 
 from core.errors import ProjectError
 from core.management.reconciling import fail_if_different, write_report
-from core.replication.verify import verify_capture
 from core.storage import location
+from core.verify.capture import verify_capture
 
 
 class Command(BaseCommand):

