@@ -4,7 +4,7 @@ what differs).
 Per table: the files it has not taken yet, full load first, then changes in change-sequence
 order, in groups; per group the last change per key, appended as new versions of those keys.
 The table is read as its current state, the newest version of each key by change sequence
-(tables.py), so an apply costs what its batch costs, whatever the size of the table: no file
+(reading.py), so an apply costs what its batch costs, whatever the size of the table: no file
 already in the table is read or rewritten. lakehouse_maintain compacts the versions away.
 
 Which files a table has taken is written into the very commit that applied them, so a crash
@@ -21,7 +21,6 @@ result depends neither on the order or repetition of deliveries nor on how the c
 split into files.
 """
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -31,29 +30,19 @@ import pyarrow.compute as pc
 
 from core.capture.reader import (
     TableFiles,
-    capture_table,
     check_columns,
     open_capture,
     read_chunks,
     read_file,
 )
-from core.capture.record import Capture
-from core.capture.schema import Table
-from core.capture.target import CHANGE_SEQUENCE_COLUMN, OP_COLUMN, S3Target
-from core.lake.tables import (
-    DELETED,
-    LAYOUT,
-    CommitConflict,
-    LakeError,
-    TableStore,
-    lake_schema,
-)
+from core.capture.target import CHANGE_SEQUENCE_COLUMN, OP_COLUMN
+from core.lake.layout import DELETED, lake_schema
+from core.lake.store import CommitConflict, LakeError, TableStore
+from core.lake.warehouse import open_stores, record_warehouse
 from core.storage import Location, StoredFile, location
 
-WAREHOUSE_RECORD = "lakehouse.json"  # the capture a warehouse is built from: settings, schema
 # Change files applied by one commit at most (full-load files go one by one: they are big).
 FILES_PER_COMMIT = 50
-FORMATS = ("delta", "iceberg")
 # Times a table's apply plans again after another apply committed to it first.
 REPLANS = 20
 
@@ -135,108 +124,6 @@ def apply_table(
         done.files += len(group)
         done.rows += rows.num_rows
         done.commits += 1
-
-
-# The stores are imported where they are used: each imports this module's bookkeeping keys,
-# and only the format in use should pay for importing its engine (pyiceberg is slow to load).
-
-
-def warehouse_format(warehouse: Location) -> str | None:
-    """The format of the tables a warehouse holds, if any."""
-    found = warehouse.read_json(WAREHOUSE_RECORD)
-    if found is not None:
-        return found[0]["format"]
-    if not warehouse.is_local:
-        return None  # an s3:// warehouse of ours has its record
-    from core.lake.iceberg import CATALOG_FILE
-
-    path = warehouse.path
-    if (path / CATALOG_FILE).exists():
-        return "iceberg"
-    if path.is_dir() and any((child / "_delta_log").exists() for child in path.iterdir()):
-        return "delta"
-    return None
-
-
-def open_stores(warehouse: Location | str, table_format: str):
-    """A function from (table name, lake schema) to that table's store."""
-    warehouse = location(warehouse)
-    warehouse.check()
-    found = warehouse_format(warehouse)
-    if found is not None and found != table_format:
-        raise LakeError(
-            f"{warehouse} holds {found} tables: use --format {found}, or another --warehouse"
-        )
-    if table_format == "delta":
-        from core.lake.delta import DeltaStore
-
-        s3 = None if warehouse.is_local else warehouse.settings
-        return lambda name, schema: DeltaStore(warehouse.uri(name), schema, s3)
-    from core.lake.iceberg import iceberg_stores
-
-    return iceberg_stores(warehouse)
-
-
-@dataclass(frozen=True)
-class Warehouse:
-    """What a warehouse knows of itself: its format, and the capture it is built from."""
-
-    location: Location
-    table_format: str
-    capture_id: str
-    source: Location | None  # where the capture was read by the last apply
-    target: S3Target
-    tables: dict[str, Table]
-
-
-def record_warehouse(
-    warehouse: Location, table_format: str, capture: Capture, capture_id: str, source: Location
-):
-    """Record the capture the warehouse is built from, where it was read, and its schema (the
-    newest: a column added during the capture is added to the tables)."""
-    found = warehouse.read_json(WAREHOUSE_RECORD)
-    if found is not None:
-        check_layout(warehouse, found[0])
-        if found[0]["tables"] == capture.tables and found[0].get("source") == source.uri():
-            return
-    data = {
-        "format": table_format,
-        "layout": LAYOUT,
-        "capture": capture_id,
-        "source": source.uri(),
-        "s3_settings": capture.target.s3_settings(),
-        "tables": capture.tables,
-    }
-    warehouse.write(WAREHOUSE_RECORD, (json.dumps(data, indent=2) + "\n").encode())
-
-
-def check_layout(warehouse: Location, record: dict) -> None:
-    if record.get("layout", 1) != LAYOUT:
-        raise LakeError(
-            f"{warehouse} was built by an older lakehouse_apply (layout {record.get('layout', 1)}"
-            f", this one writes {LAYOUT}): rebuild it from its capture into a new --warehouse "
-            "(or delete it first)"
-        )
-
-
-def open_warehouse(warehouse: Location | str) -> Warehouse:
-    warehouse = location(warehouse)
-    warehouse.check()
-    found = warehouse.read_json(WAREHOUSE_RECORD)
-    if found is None:
-        raise LakeError(
-            f"{warehouse} holds no lakehouse tables (no {WAREHOUSE_RECORD}): run lakehouse_apply"
-        )
-    data = found[0]
-    check_layout(warehouse, data)
-    return Warehouse(
-        location=warehouse,
-        table_format=data["format"],
-        capture_id=data["capture"],
-        source=location(data["source"]) if data.get("source") else None,
-        target=S3Target.from_s3_settings(data["s3_settings"]),
-        tables={name: capture_table(name, table) for name, table in data["tables"].items()},
-    )
 
 
 def apply_capture(

@@ -20,22 +20,11 @@ from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 from deltalake.transaction import AddAction
 
-from core.lake.tables import (
-    BUCKET,
-    CAPTURE_KEY,
-    FILES_KEY,
-    TAKEN_KEY,
-    CommitConflict,
-    NewPartitions,
-    PartitionedWriter,
-    Taken,
-    WrittenFile,
-    packed_files,
-    register_current,
-    register_files,
-    stored_schema,
-    with_bucket,
-)
+from core.lake.commits import CAPTURE_KEY, FILES_KEY, TAKEN_KEY, Taken, packed_files
+from core.lake.layout import BUCKET, stored_schema, with_bucket
+from core.lake.reading import register_current, register_files
+from core.lake.store import CommitConflict, NewPartitions
+from core.lake.writer import PartitionedWriter, WrittenFile
 from core.storage import S3Settings
 
 APPLICATION = "lakehouse_apply"

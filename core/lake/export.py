@@ -14,8 +14,8 @@ import sqlglot
 
 from core.capture.schema import Table
 from core.capture.target import CHANGE_SEQUENCE_COLUMN, OP_COLUMN, S3Target
-from core.lake.tables import DELETED, lake_schema
-from core.verify.engine import quoted
+from core.lake.layout import DELETED, lake_schema
+from core.source.quoting import quoted
 
 # Our name for an engine -> sqlglot's dialect (Athena's: Hive DDL, Trino DML).
 DIALECTS = {"duckdb": "duckdb", "spark": "spark", "athena": "athena"}

@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from core.lake.apply import open_stores, open_warehouse
-from core.lake.tables import DELETED, LakeError, lake_schema
+from core.lake.layout import DELETED, lake_schema
+from core.lake.store import LakeError
+from core.lake.warehouse import open_stores, open_warehouse
+from core.source.sessions import session
 from core.storage import Location
-from core.verify.engine import ScratchDuckDB, s3_of, session
+from core.storage.scratch import ScratchDuckDB, s3_of
 
 # The README's sample queries, verbatim (a test checks the README still shows exactly these).
 SAMPLE_QUERIES = [

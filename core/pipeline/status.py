@@ -18,7 +18,7 @@ from core.capture import SCHEMA
 from core.capture.record import Capture
 from core.capture.target import change_range, lsn_number
 from core.errors import ProjectError
-from core.lake.tables import FILES_KEY
+from core.lake.commits import FILES_KEY
 from core.replication import DEFAULT_PUBLICATION, TABLE_PREFIX
 from core.replication.checks import pretty_bytes, slot_status
 from core.storage import location
@@ -252,7 +252,7 @@ class WarehouseStatus:
 
 
 def warehouse_status(name: str, recorded: dict) -> WarehouseStatus:
-    from core.lake.apply import open_warehouse
+    from core.lake.warehouse import open_warehouse
 
     status = WarehouseStatus(name, verdict=recorded.get("verdict"))
     try:

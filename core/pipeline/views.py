@@ -10,8 +10,8 @@ from django.http import Http404
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from core import registry
 from core.pipeline import status as pipeline
+from core.storage import registry
 
 REFRESH_SECONDS = 15
 PARTS = ("source", "replication", "captures", "lakehouse")

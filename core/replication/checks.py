@@ -14,7 +14,7 @@ import psycopg2
 from core.capture import SCHEMA
 from core.replication import core_tables
 from core.source.catalog import read_schema
-from core.verify.engine import quoted
+from core.source.quoting import quoted
 
 PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
 # PostgreSQL major version -> the first AWS DMS engine version that supports it as a source.

@@ -10,7 +10,7 @@ from core.capture.record import CaptureError
 from core.capture.schema import Table
 from core.capture.target import lsn_number
 from core.source.catalog import read_schema
-from core.verify.engine import session, session_params
+from core.source.sessions import session, session_params
 
 
 def friendly(error: psycopg2.Error, *, slot: str, params: dict) -> CaptureError | None:

@@ -11,7 +11,7 @@ from core.capture.schema import Table
 from core.capture.target import LOAD_SEQUENCE, lsn_number
 from core.replication.connections import replication_connection
 from core.replication.layout import LOAD_MARKER, Layout, crash_point
-from core.verify.engine import session, session_params
+from core.source.sessions import session, session_params
 
 FULL_LOAD_FETCH = 5_000
 

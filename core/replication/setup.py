@@ -7,7 +7,7 @@ from core.capture import SCHEMA
 from core.errors import ProjectError
 from core.replication import core_tables
 from core.source.catalog import read_schema
-from core.verify.engine import quoted
+from core.source.quoting import quoted
 
 PLUGINS = ("test_decoding", "pgoutput")
 REPLICA_IDENTITIES = {"default": "d", "full": "f"}

@@ -33,8 +33,8 @@ from core.replication.full_load import full_load
 from core.replication.layout import LOAD_MARKER, Layout, remove_unconfirmed
 from core.replication.stream import SchemaChanged, Stream, Totals, Transaction
 from core.source.backoff import wait_before_retry
+from core.source.sessions import session
 from core.storage import Location, Lock, S3Location, StorageUnreachable, location
-from core.verify.engine import session
 
 __all__ = ["CaptureError", "Totals", "Transaction", "run_capture"]
 

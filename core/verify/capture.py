@@ -12,17 +12,11 @@ from core.capture.record import Capture, CaptureError
 from core.capture.schema import Table
 from core.capture.target import CHANGE_SEQUENCE_COLUMN, LOAD_SEQUENCE, OP_COLUMN
 from core.replication.connections import read_tables
+from core.source.quoting import quoted
+from core.source.sessions import session
 from core.storage import Location, StoredFile, location
-from core.verify.engine import (
-    ScratchDuckDB,
-    TableReport,
-    compare_table,
-    duck_text,
-    quoted,
-    row_hash,
-    s3_of,
-    session,
-)
+from core.storage.scratch import s3_of
+from core.verify.engine import RangeReader, TableReport, compare_table, duck_text, row_hash
 
 # DuckDB's CSV reader takes a 32 MB buffer per file by default; rows here are short.
 CSV_BUFFER = 4 * 1024 * 1024
@@ -42,7 +36,7 @@ def files_of(output: Location, table: str, capture: Capture) -> list[StoredFile]
     )
 
 
-class CaptureReader(ScratchDuckDB):
+class CaptureReader(RangeReader):
     """The files of one capture, read with DuckDB."""
 
     def __init__(self, output: Location, capture: Capture, tables: dict[str, Table]):

@@ -9,49 +9,21 @@ values as the capture files carry them (text as PostgreSQL prints it, timestamps
 joined by U+001F, NULL as `\\N`; a range as the sum of its rows' hashes' first 60 bits, which
 needs no sort and is the same in both engines. DuckDB works in a scratch folder, within a
 memory limit, and reads s3:// through the pinned httpfs extension.
-
-Also here: the one helper that quotes an SQL identifier, and a UTC session to PostgreSQL.
 """
 
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import duckdb
-import psycopg2
 
 from core.capture import SCHEMA
 from core.capture.files import is_timestamp, timestamp_unit
 from core.capture.schema import Table
 from core.capture.target import S3Target
-from core.storage import Location, S3Settings
+from core.source.quoting import quoted
+from core.storage.scratch import ScratchDuckDB
 
 NULL_MARK = "\\N"
-DUCKDB_MEMORY = "128MB"
 EXAMPLES = 3
-SESSION_OPTIONS = "-c TimeZone=UTC -c DateStyle=ISO -c IntervalStyle=postgres"
-
-
-def session_params(params: dict) -> dict:
-    """Connection parameters (Django's, less its own cursor class) with a UTC, ISO session:
-    timestamps print one way everywhere."""
-    options = " ".join(part for part in (params.get("options"), SESSION_OPTIONS) if part)
-    plain = {key: value for key, value in params.items() if key != "cursor_factory"}
-    return {**plain, "options": options}
-
-
-@contextmanager
-def session(params: dict) -> Iterator:
-    """A cursor on a UTC session of its own, committed when the block ends, and the connection
-    closed whatever happens."""
-    connection = psycopg2.connect(**session_params(params))
-    try:
-        with connection, connection.cursor() as cursor:
-            yield cursor
-    finally:
-        connection.close()
 
 
 @dataclass
@@ -68,10 +40,6 @@ class TableReport:
     @property
     def same(self) -> bool:
         return not (self.missing or self.extra or self.changed or self.problems)
-
-
-def quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def duck_text(column, target: S3Target, *, typed: bool | None = None) -> str:
@@ -111,27 +79,10 @@ def source_relation(table: Table, target: S3Target) -> str:
     return f"SELECT id::text AS id, {row_hash(texts)} AS h FROM {SCHEMA}.{quoted(table.name)}"
 
 
-class ScratchDuckDB:
-    """A DuckDB in a temporary folder, bounded in memory: what does not fit goes to disk (a
-    database file, not :memory:, so that its tables can too), and able to read s3:// URLs with
-    `s3` settings. Removed by close()."""
+class RangeReader(ScratchDuckDB):
+    """A scratch DuckDB holding a view `final` (id, h: one row per key, its hash), which a
+    reader's stage() defines."""
 
-    def __init__(self, prefix: str, s3: S3Settings | None = None):
-        self.scratch = tempfile.TemporaryDirectory(prefix=prefix)
-        self.duck = duckdb.connect(str(Path(self.scratch.name) / "scratch.duckdb"))
-        self.duck.execute(f"SET memory_limit = '{DUCKDB_MEMORY}'")
-        self.duck.execute(f"SET temp_directory = '{self.scratch.name}'")
-        self.duck.execute("SET preserve_insertion_order = false")
-        self.duck.execute("SET threads = 1")  # each thread has its own read buffers
-        self.duck.execute("SET TimeZone = 'UTC'")
-        if s3 is not None:
-            s3.attach_to_duckdb(self.duck)
-
-    def close(self) -> None:
-        self.duck.close()
-        self.scratch.cleanup()
-
-    # On the view `final` (id, h: one row per key, its hash) that a reader's stage() defines:
     def ranges(self) -> dict[str, tuple[int, str]]:
         return {
             bucket: (count, digest)
@@ -169,10 +120,6 @@ def source_row(cursor, table: Table, target: S3Target, key: str) -> dict | None:
     cursor.execute(f"SELECT {texts} FROM {SCHEMA}.{quoted(table.name)} WHERE id = %s", [key])
     found = cursor.fetchone()
     return None if found is None else dict(zip([c.name for c in table.columns], found, strict=True))
-
-
-def s3_of(location: Location) -> S3Settings | None:
-    return None if location.is_local else location.settings
 
 
 def compare_table(reader, cursor, table: Table) -> TableReport:

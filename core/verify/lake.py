@@ -9,19 +9,13 @@ from pathlib import Path
 from core.capture import SCHEMA
 from core.capture.schema import Table
 from core.capture.target import S3Target
-from core.lake.apply import WAREHOUSE_RECORD, open_stores, open_warehouse
-from core.lake.tables import DELETED, lake_schema
+from core.lake.layout import DELETED, lake_schema
+from core.lake.warehouse import WAREHOUSE_RECORD, open_stores, open_warehouse
+from core.source.quoting import quoted
+from core.source.sessions import session
 from core.storage import Location, file_at, location
-from core.verify.engine import (
-    ScratchDuckDB,
-    TableReport,
-    compare_table,
-    duck_text,
-    quoted,
-    row_hash,
-    s3_of,
-    session,
-)
+from core.storage.scratch import ScratchDuckDB, s3_of
+from core.verify.engine import RangeReader, TableReport, compare_table, duck_text, row_hash
 from core.verify.manifest import (
     ManifestError,
     checkpoint_tables,
@@ -46,7 +40,7 @@ def tenant_column(table: Table) -> str:
     return "id" if table.name == "core_tenant" else "tenant_id"
 
 
-class LakeReader(ScratchDuckDB):
+class LakeReader(RangeReader):
     """A warehouse's Delta or Iceberg tables, read with DuckDB through Arrow (no DuckDB
     extension needed)."""
 

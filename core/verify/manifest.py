@@ -29,10 +29,11 @@ from core.capture.record import Capture
 from core.capture.schema import Column, Table
 from core.capture.target import S3Target
 from core.errors import ProjectError
-from core.lake.tables import DELETED
+from core.lake.layout import DELETED
 from core.source.catalog import read_schema
+from core.source.quoting import quoted
 from core.storage import Location, location
-from core.verify.engine import DUCK_RANGE, POSTGRES_RANGE, postgres_text, quoted, row_hash
+from core.verify.engine import DUCK_RANGE, POSTGRES_RANGE, postgres_text, row_hash
 
 MANIFEST_FILE = "manifest.json"
 FORMAT = "lakehouse-manifest/1"

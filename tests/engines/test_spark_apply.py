@@ -10,8 +10,8 @@ import duckdb
 import pytest
 from django.core.management import call_command
 
-from core.lake.apply import open_stores, open_warehouse
-from core.lake.tables import lake_schema
+from core.lake.layout import lake_schema
+from core.lake.warehouse import open_stores, open_warehouse
 from core.pipeline.status import delta_tables, iceberg_tables
 from core.verify.lake import verify_lake
 

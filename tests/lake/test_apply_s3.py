@@ -13,9 +13,9 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from core.lake import apply
-from core.lake.apply import WAREHOUSE_RECORD
+from core.lake.commits import FILES_KEY
 from core.lake.iceberg import NAMESPACE, catalog_name, open_catalog
-from core.lake.tables import FILES_KEY
+from core.lake.warehouse import WAREHOUSE_RECORD
 from core.simulation.runner import simulate
 from core.storage import location
 from core.verify.lake import verify_lake, verify_manifest

@@ -21,9 +21,9 @@ from core.capture.record import Capture
 from core.capture.target import LOAD_SEQUENCE, S3Target, change_range
 from core.models import Customer, Event, Order, Product
 from core.replication.connections import read_tables
+from core.source.sessions import session_params
 from core.storage import LocalLocation, StoredFile
 from core.verify.capture import verify_capture
-from core.verify.engine import session_params
 from tests.seeded import (
     events_grow_past,
     restart_server,

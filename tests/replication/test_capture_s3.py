@@ -18,7 +18,8 @@ from core.capture.record import Capture, CaptureError
 from core.capture.target import S3Target, change_range
 from core.models import Product
 from core.replication.connections import read_tables
-from core.storage import LEASE_FILE, S3Lease, StorageError, location
+from core.storage import StorageError, location
+from core.storage.lease import LEASE_FILE, S3Lease
 from core.verify.capture import verify_capture
 from devstack.localdb import free_port
 from tests.replication.test_capture import (

@@ -13,10 +13,10 @@ from core.capture.target import S3Target
 from core.errors import ProjectError
 from core.management.arguments import at_least, usage_error
 from core.management.live import LiveView
-from core.registry import record_capture
 from core.replication.setup import ReplicationSetupError, valid_name
 from core.replication.tail import Totals, Transaction, run_capture
 from core.storage import file_at, location
+from core.storage.registry import record_capture
 from core.verify.manifest import MANIFEST_FILE, write_checkpoint
 
 

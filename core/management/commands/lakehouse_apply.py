@@ -4,11 +4,12 @@ from django.core.management.base import BaseCommand, CommandError
 
 from core.capture.reader import open_capture
 from core.errors import ProjectError
-from core.lake.apply import FORMATS, TableApplied, apply_capture
-from core.lake.tables import give_back_freed_memory
+from core.lake.apply import TableApplied, apply_capture
+from core.lake.warehouse import FORMATS
+from core.lake.writer import give_back_freed_memory
 from core.management.arguments import renamed
-from core.registry import record_warehouse
 from core.storage import location
+from core.storage.registry import record_warehouse
 
 
 class Command(BaseCommand):

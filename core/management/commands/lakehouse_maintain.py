@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from core.errors import ProjectError
 from core.lake.maintain import TableMaintained, maintain_warehouse
-from core.lake.tables import give_back_freed_memory
+from core.lake.writer import give_back_freed_memory
 from core.management.arguments import at_least
 
 

@@ -4,8 +4,8 @@ from django.db import connection
 from core.errors import ProjectError
 from core.management.arguments import usage_error
 from core.management.reconciling import fail_if_different, write_report
-from core.registry import record_verdict
 from core.storage import location
+from core.storage.registry import record_verdict
 from core.verify.lake import verify_lake, verify_manifest
 
 

@@ -1,0 +1,47 @@
+"""One lakehouse table in one format (delta.py, iceberg.py), as the apply and maintenance use
+it, and the errors they raise."""
+
+from collections.abc import Callable, Iterator
+from typing import Protocol
+
+import pyarrow as pa
+
+from core.errors import ProjectError
+
+
+class LakeError(ProjectError):
+    """One line for the user: what is wrong and what to do; nothing was applied."""
+
+
+class CommitConflict(LakeError):
+    """Another writer committed to the table since this apply planned: plan again."""
+
+
+# Partitions to replace, each with a function giving its new rows (maintain.py).
+NewPartitions = list[tuple[str, Callable[[], pa.RecordBatchReader]]]
+
+
+class TableStore(Protocol):
+    """One lakehouse table in one format."""
+
+    def taken(self) -> tuple[set[str], str | None]:
+        """The capture files the table has taken, and the capture it was built from, as of
+        the table's current version: the version the next commits are planned from."""
+
+    def append(self, chunks: Iterator[pa.Table], files: list[str], capture_id: str) -> int:
+        """Add versions of keys, in one commit that records `files`; the number of rows added.
+        CommitConflict if the table moved since it was planned from."""
+
+    def register(self, duck, name: str) -> None:
+        """Make the table's current state (tombstones included) readable in a DuckDB
+        connection as `name`."""
+
+    def partitions(self) -> dict[str, list[str]]:
+        """Each partition's data files, as of the version planned from."""
+
+    def replace_partitions(self, partitions: NewPartitions, taken: set[str], capture: str) -> None:
+        """Those partitions' files replaced by their new rows, the commits recording every
+        file taken (TAKEN_KEY); CommitConflict if the table moved since it was planned from."""
+
+    def expire(self, hours: float) -> int:
+        """History older than `hours` expired, with the data files only it read; how many."""

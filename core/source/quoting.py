@@ -1,0 +1,5 @@
+"""SQL identifiers, quoted once, the same way everywhere."""
+
+
+def quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
