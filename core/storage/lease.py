@@ -8,12 +8,8 @@ import socket
 import time
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from core.storage.location import Lock, StorageError, VersionConflict
-
-if TYPE_CHECKING:
-    from core.storage.s3 import S3Location
+from core.storage.location import Location, Lock, StorageError, VersionConflict
 
 LEASE_FILE = ".lease"
 
@@ -28,7 +24,7 @@ class S3Lease(Lock):
     TTL = 30.0  # seconds a lease lasts without renewal
     RENEW_AFTER = 10.0
 
-    def __init__(self, location: S3Location, what: str):
+    def __init__(self, location: Location, what: str):
         self.location = location
         self.what = what
         self.owner = uuid.uuid4().hex
