@@ -14,10 +14,10 @@ import random
 import shutil
 from dataclasses import dataclass
 
-from core.capture import SCHEMA
 from core.capture.reader import hidden
 from core.capture.record import CAPTURE_FILE
-from core.errors import ProjectError
+from core.errors import ChaosError
+from core.source.catalog import SCHEMA
 from core.storage import Location, location
 
 STATE_FILE = ".chaos.json"
@@ -25,10 +25,6 @@ PARTIAL = ".partial"
 SHARE = 0.35  # of the files waiting, delivered per round
 AGAIN = 0.2  # of the files delivered before, delivered again per round
 UNFINISHED = 0.25  # of a round's new files, left under their temporary name until the next
-
-
-class ChaosError(ProjectError):
-    """One line for the user."""
 
 
 @dataclass

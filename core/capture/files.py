@@ -19,8 +19,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from core.capture.schema import Table
 from core.capture.target import CHANGE_SEQUENCE_COLUMN, OP_COLUMN, S3Target
+from core.source.catalog import Table
 from core.storage import StoredFile
 
 PARQUET_VERSIONS = {"parquet-1-0": "1.0", "parquet-2-0": "2.6"}

@@ -10,11 +10,11 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from core.capture import SCHEMA
 from core.capture.files import arrow_schema, file_columns, text_lines
-from core.capture.record import Capture, CaptureError
-from core.capture.schema import Column, Table
+from core.capture.record import Capture
 from core.capture.target import S3Target, change_range
+from core.errors import CaptureError
+from core.source.catalog import SCHEMA, Column, Table
 from core.storage import Location, StoredFile, location
 
 
@@ -30,7 +30,7 @@ class TableFiles:
 
 
 def capture_table(name: str, record: dict) -> Table:
-    columns = [Column(column, kind, True, "") for column, kind in record["columns"]]
+    columns = [Column(column, kind) for column, kind in record["columns"]]
     return Table(name, columns, record["primary_key"])
 
 

@@ -7,17 +7,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from core.capture.schema import Table
 from core.capture.target import S3Target, change_range, lsn_number, lsn_text
-from core.errors import ProjectError
-from core.storage import Location, VersionConflict, location
+from core.errors import CaptureError, VersionConflict
+from core.source.catalog import Table
+from core.storage import Location, location
 
 CAPTURE_FILE = "capture.json"
 HISTORY_MINUTES = 24 * 60
-
-
-class CaptureError(ProjectError):
-    """One line for the user: what is wrong and what to do."""
 
 
 @dataclass

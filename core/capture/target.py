@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from core.errors import ProjectError
+from core.errors import TargetSettingsError
 
 # The column added to every table by a table-mapping rule with the expression $AR_H_CHANGE_SEQ:
 # DMS's change sequence, which orders changes across and within transactions. Ours is the commit
@@ -26,10 +26,6 @@ PARTITION_SEQUENCES = {
     "DDMMYYYY": ("%d", "%m", "%Y"),
 }
 PARTITION_DELIMITERS = {"SLASH": "/", "DASH": "-", "UNDERSCORE": "_", "NONE": ""}
-
-
-class TargetSettingsError(ProjectError, ValueError):
-    """Settings that DMS would refuse, or that this project cannot write; one line."""
 
 
 @dataclass(frozen=True)

@@ -36,8 +36,9 @@ from core.capture.reader import (
     read_file,
 )
 from core.capture.target import CHANGE_SEQUENCE_COLUMN, OP_COLUMN
+from core.errors import CommitConflict, LakeError
 from core.lake.layout import DELETED, lake_schema
-from core.lake.store import CommitConflict, LakeError, TableStore
+from core.lake.store import TableStore
 from core.lake.warehouse import open_stores, record_warehouse
 from core.storage import Location, StoredFile, location
 

@@ -20,10 +20,11 @@ from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 from deltalake.transaction import AddAction
 
+from core.errors import CommitConflict
 from core.lake.commits import CAPTURE_KEY, FILES_KEY, TAKEN_KEY, Taken, packed_files
 from core.lake.layout import BUCKET, stored_schema, with_bucket
 from core.lake.reading import register_current, register_files
-from core.lake.store import CommitConflict, NewPartitions
+from core.lake.store import NewPartitions
 from core.lake.writer import PartitionedWriter, WrittenFile
 from core.storage import S3Settings
 

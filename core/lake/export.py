@@ -12,9 +12,9 @@ sequence, then update when matched and newer, insert when not; a delete as a tom
 
 import sqlglot
 
-from core.capture.schema import Table
 from core.capture.target import CHANGE_SEQUENCE_COLUMN, OP_COLUMN, S3Target
 from core.lake.layout import DELETED, lake_schema
+from core.source.catalog import Table
 from core.source.quoting import quoted
 
 # Our name for an engine -> sqlglot's dialect (Athena's: Hive DDL, Trino DML).

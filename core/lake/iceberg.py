@@ -45,10 +45,11 @@ from pyiceberg.exceptions import (
 )
 from pyiceberg.io.pyarrow import parquet_file_to_data_file, schema_to_pyarrow
 
+from core.errors import CommitConflict, LakeError
 from core.lake.commits import CAPTURE_KEY, FILES_KEY, TAKEN_KEY, Taken, packed_files
 from core.lake.layout import BUCKET, stored_schema, with_bucket
 from core.lake.reading import register_current, register_files
-from core.lake.store import CommitConflict, LakeError, NewPartitions
+from core.lake.store import NewPartitions
 from core.lake.writer import PartitionedWriter
 from core.storage import Location, S3Settings, location
 

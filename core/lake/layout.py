@@ -13,8 +13,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from core.capture.files import arrow_type
-from core.capture.schema import Table
 from core.capture.target import CHANGE_SEQUENCE_COLUMN, S3Target
+from core.source.catalog import Table
 
 DELETED = "_tombstone"  # a deleted key is kept as a tombstone (apply.py); Iceberg reserves _deleted
 BUCKET = "_bucket"  # the partition: the key's first hex digit (see above)

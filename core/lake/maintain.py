@@ -29,11 +29,10 @@ import pyarrow as pa
 
 from core.capture.reader import open_capture
 from core.capture.target import CHANGE_SEQUENCE_COLUMN, change_range
-from core.errors import ProjectError
+from core.errors import CommitConflict, LakeError, ProjectError
 from core.lake.apply import REPLANS
 from core.lake.layout import DELETED, lake_schema
 from core.lake.reading import register_files
-from core.lake.store import CommitConflict, LakeError
 from core.lake.warehouse import Warehouse, open_stores, open_warehouse
 from core.storage import Location
 from core.storage.scratch import ScratchDuckDB, s3_of

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from core.errors import LakeError
 from core.lake.layout import DELETED, lake_schema
-from core.lake.store import LakeError
 from core.lake.warehouse import open_stores, open_warehouse
 from core.source.sessions import session
 from core.storage import Location

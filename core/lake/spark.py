@@ -25,13 +25,13 @@ import pyarrow.parquet as pq
 
 from core.capture.files import arrow_schema
 from core.capture.reader import TableFiles, file_header
-from core.capture.schema import Table
 from core.capture.target import CHANGE_SEQUENCE_COLUMN, OP_COLUMN, S3Target
+from core.errors import CommitConflict, LakeError
 from core.lake.apply import TableApplied, change_groups, planned_taken
 from core.lake.commits import CAPTURE_KEY, FILES_KEY
 from core.lake.delta import APPLICATION, files_applied
 from core.lake.layout import BUCKET, DELETED, lake_schema
-from core.lake.store import CommitConflict, LakeError
+from core.source.catalog import Table
 from core.storage import S3Settings, StoredFile
 from devstack import engines
 

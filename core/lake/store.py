@@ -6,17 +6,6 @@ from typing import Protocol
 
 import pyarrow as pa
 
-from core.errors import ProjectError
-
-
-class LakeError(ProjectError):
-    """One line for the user: what is wrong and what to do; nothing was applied."""
-
-
-class CommitConflict(LakeError):
-    """Another writer committed to the table since this apply planned: plan again."""
-
-
 # Partitions to replace, each with a function giving its new rows (maintain.py).
 NewPartitions = list[tuple[str, Callable[[], pa.RecordBatchReader]]]
 

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 from core.capture.reader import capture_table
 from core.capture.record import Capture
-from core.capture.schema import Table
 from core.capture.target import S3Target
+from core.errors import LakeError
 from core.lake.layout import LAYOUT
-from core.lake.store import LakeError
+from core.source.catalog import Table
 from core.storage import Location, location
 
 WAREHOUSE_RECORD = "lakehouse.json"  # the capture a warehouse is built from: settings, schema

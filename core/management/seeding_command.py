@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from core.errors import MissingPrerequisite
 from core.seeding.loading import GenerationFailed
-from core.seeding.seed import MissingPrerequisite, SeedResult
+from core.seeding.seed import SeedResult
 
 # What a person waiting at a terminal is told while each step of a bulk load runs.
 STEP_NAMES = {

@@ -14,13 +14,13 @@ from datetime import UTC, datetime
 
 from django.utils.safestring import mark_safe
 
-from core.capture import SCHEMA
 from core.capture.record import Capture
 from core.capture.target import change_range, lsn_number
 from core.errors import ProjectError
 from core.lake.commits import FILES_KEY
-from core.replication import DEFAULT_PUBLICATION, TABLE_PREFIX
 from core.replication.checks import pretty_bytes, slot_status
+from core.replication.setup import DEFAULT_PUBLICATION
+from core.source.catalog import SCHEMA, TABLE_PREFIX
 from core.storage import location
 
 # Below this many rows (by the planner's estimate) a table is counted exactly, per tenant.

@@ -11,9 +11,8 @@ from dataclasses import asdict, dataclass
 
 import psycopg2
 
-from core.capture import SCHEMA
-from core.replication import core_tables
-from core.source.catalog import read_schema
+from core.capture import dms_types
+from core.source.catalog import SCHEMA, core_tables, read_schema
 from core.source.quoting import quoted
 
 PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
@@ -242,9 +241,7 @@ def replica_identities(cursor, context: Context) -> Check:
             value,
             " ".join(f"ALTER TABLE {table} REPLICA IDENTITY DEFAULT;" for table in nothing),
         )
-    lob_tables = {
-        table.name for table in read_schema(cursor, measure_lobs=False) if table.lob_columns
-    }
+    lob_tables = {table.name for table in read_schema(cursor) if dms_types.lob_columns(table)}
     partial = [table for table in sorted(lob_tables) if identities.get(table) != "full"]
     if partial:
         return Check(
@@ -384,7 +381,7 @@ def lob_columns(cursor, context: Context) -> list[Check]:
     value now."""
     checks = []
     limit = context.lob_max_kb * 1024
-    for table in read_schema(cursor):
+    for table in dms_types.measure_lobs(cursor, read_schema(cursor)):
         for column in table.columns:
             if column.largest_bytes is None:
                 continue

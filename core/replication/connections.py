@@ -6,10 +6,9 @@ import time
 import psycopg2
 import psycopg2.extras
 
-from core.capture.record import CaptureError
-from core.capture.schema import Table
 from core.capture.target import lsn_number
-from core.source.catalog import read_schema
+from core.errors import CaptureError
+from core.source.catalog import Table, read_schema
 from core.source.sessions import session, session_params
 
 
@@ -90,5 +89,5 @@ def current_wal_lsn(params: dict) -> int:
 
 def read_tables(params: dict) -> dict[str, Table]:
     with session(params) as cursor:
-        tables = read_schema(cursor, measure_lobs=False)
+        tables = read_schema(cursor)
     return {table.name: table for table in tables}

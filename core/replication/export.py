@@ -6,18 +6,13 @@ import math
 from dataclasses import asdict
 from pathlib import Path
 
-from core.capture import SCHEMA
-from core.capture.schema import Table
+from core.capture.dms_types import dms_type, measure_lobs
 from core.capture.target import CHANGE_SEQUENCE_COLUMN, S3Target
-from core.errors import ProjectError
-from core.replication import DEFAULT_PUBLICATION, TABLE_PREFIX
-from core.source.catalog import read_schema
+from core.errors import UnknownColumn
+from core.replication.setup import DEFAULT_PUBLICATION
+from core.source.catalog import SCHEMA, TABLE_PREFIX, Table, read_schema
 
 MIN_LOB_MAX_KB = 32
-
-
-class UnknownColumn(ProjectError, ValueError):
-    """An --exclude-column the schema does not have."""
 
 
 def lob_max_kb(tables: list[Table], floor_kb: int = MIN_LOB_MAX_KB) -> int:
@@ -263,12 +258,20 @@ def schema_markdown(tables: list[Table]) -> str:
             )
             lines.append(
                 f"| {column.name} | {column.type} | {'yes' if column.nullable else 'no'} "
-                f"| {column.dms_type}{note} |"
+                f"| {dms_type(column.type)}{note} |"
             )
         lines += ["", "Indexes:", ""]
         lines += [f"- `{index['definition']}`" for index in table.indexes]
         lines.append("")
     return "\n".join(lines)
+
+
+def schema_record(table: Table) -> dict:
+    """A table as schema.json describes it: the catalogue's view, and each column's DMS type."""
+    record = asdict(table)
+    for column in record["columns"]:
+        column["dms_type"] = dms_type(column["type"])
+    return record
 
 
 def export_dms(
@@ -283,7 +286,7 @@ def export_dms(
     target: S3Target | None = None,
 ) -> dict[str, Path]:
     target = target or S3Target()
-    tables = read_schema(cursor)
+    tables = measure_lobs(cursor, read_schema(cursor))
     known = {(table.name, column.name) for table in tables for column in table.columns}
     unknown = [f"{t}.{c}" for t, c in exclude_columns if (t, c) not in known]
     if unknown:
@@ -303,7 +306,7 @@ def export_dms(
         "s3-settings.json": json.dumps(target.s3_settings(), indent=2),
         "dms.tf": terraform(slot=slot, lob_max=lob_max, target=target),
         "schema.json": json.dumps(
-            {"lob_max_kb": lob_max, "tables": [asdict(table) for table in tables]}, indent=2
+            {"lob_max_kb": lob_max, "tables": [schema_record(table) for table in tables]}, indent=2
         ),
         "schema.md": schema_markdown(tables),
     }

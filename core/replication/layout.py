@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from core.capture import SCHEMA
-from core.capture.schema import Table
 from core.capture.target import S3Target, change_range
+from core.source.catalog import SCHEMA, Table
 from core.storage import PARTIAL, Location, StoredFile
 
 LOAD_MARKER = ".full-load"  # present while a full load runs; a leftover means it was cut short

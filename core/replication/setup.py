@@ -3,10 +3,9 @@
 import re
 from dataclasses import dataclass, field
 
-from core.capture import SCHEMA
-from core.errors import ProjectError
-from core.replication import core_tables
-from core.source.catalog import read_schema
+from core.capture.dms_types import lob_columns
+from core.errors import ReplicationSetupError
+from core.source.catalog import SCHEMA, core_tables, read_schema
 from core.source.quoting import quoted
 
 PLUGINS = ("test_decoding", "pgoutput")
@@ -17,6 +16,7 @@ REPLICA_IDENTITIES = {"default": "d", "full": "f"}
 # others would otherwise write NULL over it.
 IDENTITY_CHOICES = ("auto", "default", "full")
 NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+DEFAULT_PUBLICATION = "dms_publication"
 
 
 def valid_name(kind: str, name: str) -> str:
@@ -31,14 +31,10 @@ def valid_name(kind: str, name: str) -> str:
 
 def wanted_identities(cursor, replica_identity: str) -> dict[str, str]:
     """The replica identity each core table should have: table -> default or full."""
-    tables = read_schema(cursor, measure_lobs=False)
+    tables = read_schema(cursor)
     if replica_identity != "auto":
         return {table.name: replica_identity for table in tables}
-    return {table.name: "full" if table.lob_columns else "default" for table in tables}
-
-
-class ReplicationSetupError(ProjectError):
-    """One line saying what failed and what to do."""
+    return {table.name: "full" if lob_columns(table) else "default" for table in tables}
 
 
 @dataclass

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from core.capture import SCHEMA
 from core.capture.files import FileWriter, is_timestamp, utc_timestamp
 from core.capture.record import Capture
 from core.capture.target import change_sequence
@@ -27,6 +26,7 @@ from core.replication.decoding import (
     values_in_order,
 )
 from core.replication.layout import Layout, crash_point
+from core.source.catalog import SCHEMA
 from core.storage import Lock
 
 DECODING_OPTIONS = {"include-timestamp": "on", "skip-empty-xacts": "on"}

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from django.db import connection, transaction
 
-from core.errors import ProjectError
+from core.errors import MissingPrerequisite
 from core.generation.billing import (
     invoices_for_subscription,
     subscribes,
@@ -58,10 +58,6 @@ from core.seeding.stored import (
 
 CUSTOMERS_PER_BATCH = 100
 OnRows = Callable[[str, int], None]
-
-
-class MissingPrerequisite(ProjectError):
-    """The database lacks rows a seeding step builds on; the message says which command to run."""
 
 
 @dataclass

@@ -23,7 +23,7 @@ import psycopg2
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, connections
 from django.db import transaction as db_transaction
 
-from core.errors import ProjectError
+from core.errors import SimulationError
 from core.generation.pools import pools_for
 from core.generation.randomness import WeightedChoice, derive_rng
 from core.generation.rows import TABLE_ROWS
@@ -37,10 +37,6 @@ UNTHROTTLED_STEP = timedelta(seconds=0.05)
 RETRYABLE = {"23505", "23503", "40001", "40P01"}
 ATTEMPTS = 5
 PROGRESS_EVERY = 1.0
-
-
-class SimulationError(ProjectError):
-    """One line for the user: the data or the options do not allow a run."""
 
 
 @dataclass

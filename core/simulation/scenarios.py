@@ -19,14 +19,10 @@ import psycopg2
 import psycopg2.extras
 from django.db import connection, transaction
 
-from core.errors import ProjectError
+from core.errors import ScenarioError
 
 MONEY_MAX = Decimal("9999999999.99")  # numeric(12, 2)
 ADDED_COLUMN = "loyalty_tier"  # the column the schema-change scenario adds to core_customer
-
-
-class ScenarioError(ProjectError):
-    """One line for the user: the scenario cannot run on this data."""
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,46 @@
-"""The core tables as the catalog describes them: columns, PostgreSQL and DMS types, keys and
-indexes. The readiness checks, the DMS export and the capture all read the schema here."""
+"""The source's tables as PostgreSQL's catalogue describes them: columns in order, their types
+as `format_type` prints them, the primary key and the indexes. What DMS makes of the types is
+the capture format's business (core/capture/dms_types.py)."""
 
-from core.capture import SCHEMA
-from core.capture.schema import Column, Table, dms_type
-from core.replication import core_tables
+from dataclasses import dataclass, field
+
+SCHEMA = "public"  # the source schema, and the first folder of every capture file's key
+# The tables DMS moves: everything of the core app in schema public.
+TABLE_PREFIX = "core_"
 
 
-def read_schema(cursor, *, measure_lobs: bool = True) -> list[Table]:
-    """Every core table as the catalog describes it; `measure_lobs` also finds the longest
-    value of each LOB column (a scan of the table)."""
+@dataclass
+class Column:
+    name: str
+    type: str
+    nullable: bool = True
+    largest_bytes: int | None = None  # measured for LOB columns only: the longest value now
+
+
+@dataclass
+class Table:
+    name: str
+    columns: list[Column]
+    primary_key: list[str]
+    indexes: list[dict] = field(default_factory=list)
+
+    def column(self, name: str) -> Column:
+        return next(column for column in self.columns if column.name == name)
+
+
+def core_tables(cursor) -> list[str]:
+    """The core tables as they are in the database now (not a hand-kept list)."""
+    cursor.execute(
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND c.relname LIKE %s "
+        "ORDER BY c.relname",
+        [SCHEMA, TABLE_PREFIX.replace("_", "\\_") + "%"],
+    )
+    return [name for (name,) in cursor.fetchall()]
+
+
+def read_schema(cursor) -> list[Table]:
+    """Every core table as the catalogue describes it."""
     tables = []
     for name in core_tables(cursor):
         cursor.execute(
@@ -17,16 +49,7 @@ def read_schema(cursor, *, measure_lobs: bool = True) -> list[Table]:
             "AND NOT a.attisdropped ORDER BY a.attnum",
             [f"{SCHEMA}.{name}"],
         )
-        columns = [
-            Column(n, kind, nullable, dms_type(kind)) for n, kind, nullable in cursor.fetchall()
-        ]
-        for column in columns:
-            if measure_lobs and column.is_lob:
-                cursor.execute(
-                    f'SELECT coalesce(max(octet_length("{column.name}"::text)), 0) '
-                    f"FROM {SCHEMA}.{name}"
-                )
-                column.largest_bytes = cursor.fetchone()[0]
+        columns = [Column(n, kind, nullable) for n, kind, nullable in cursor.fetchall()]
         cursor.execute(
             "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
             "AND a.attnum = ANY(i.indkey) WHERE i.indrelid = %s::regclass AND i.indisprimary "

@@ -3,15 +3,7 @@ bucket, behind one interface (location.py holds it, and what each promises); a D
 reads either (scratch.py); and the registry of the places written (registry.py)."""
 
 from core.storage.local import PARTIAL, LocalLocation
-from core.storage.location import (
-    S3_SCHEME,
-    Location,
-    Lock,
-    StorageError,
-    StorageUnreachable,
-    StoredFile,
-    VersionConflict,
-)
+from core.storage.location import S3_SCHEME, Location, Lock, StoredFile
 from core.storage.parsing import file_at, location
 from core.storage.s3 import S3Location
 from core.storage.s3_settings import S3Settings, s3_settings
@@ -24,10 +16,7 @@ __all__ = [
     "Lock",
     "S3Location",
     "S3Settings",
-    "StorageError",
-    "StorageUnreachable",
     "StoredFile",
-    "VersionConflict",
     "file_at",
     "location",
     "s3_settings",

@@ -9,7 +9,8 @@ import time
 import uuid
 from pathlib import Path
 
-from core.storage.location import Location, Lock, StorageError, VersionConflict
+from core.errors import StorageError, VersionConflict
+from core.storage.location import Location, Lock
 
 LEASE_FILE = ".lease"
 

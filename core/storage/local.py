@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from core.storage.location import Location, Lock, StorageError, StoredFile, VersionConflict
+from core.errors import StorageError, VersionConflict
+from core.storage.location import Location, Lock, StoredFile
 
 LOCK_FILE = ".lock"
 PARTIAL = ".partial"

@@ -24,21 +24,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from core.errors import ProjectError
-
 S3_SCHEME = "s3://"
-
-
-class StorageError(ProjectError):
-    """A folder or bucket that cannot be used as asked: one line, nothing written."""
-
-
-class StorageUnreachable(StorageError):
-    """The store did not answer (down, or the network): worth a retry when following."""
-
-
-class VersionConflict(StorageError):
-    """A record changed since it was read: someone else writes here."""
 
 
 # --- locations -------------------------------------------------------------------------------

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from core.errors import StorageError
 from core.storage.local import LocalLocation
-from core.storage.location import S3_SCHEME, Location, StorageError
+from core.storage.location import S3_SCHEME, Location
 from core.storage.s3 import S3Location
 
 BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")

@@ -11,15 +11,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from core.errors import StorageError, VersionConflict
 from core.storage.lease import S3Lease
-from core.storage.location import (
-    S3_SCHEME,
-    Location,
-    Lock,
-    StorageError,
-    StoredFile,
-    VersionConflict,
-)
+from core.storage.location import S3_SCHEME, Location, Lock, StoredFile
 from core.storage.s3_settings import S3Settings, friendly_s3_error, s3_settings
 
 MULTIPART_ABOVE = 64 * 1024 * 1024

@@ -11,7 +11,7 @@ from functools import cached_property
 from pathlib import Path
 from urllib.parse import urlparse
 
-from core.storage.location import StorageError, StorageUnreachable
+from core.errors import StorageError, StorageUnreachable
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,12 @@ full-load rows past them; the comparison with the live tables is core/verify/eng
 
 import itertools
 
-from core.capture import SCHEMA
 from core.capture.files import file_columns
-from core.capture.record import Capture, CaptureError
-from core.capture.schema import Table
+from core.capture.record import Capture
 from core.capture.target import CHANGE_SEQUENCE_COLUMN, LOAD_SEQUENCE, OP_COLUMN
+from core.errors import CaptureError
 from core.replication.connections import read_tables
+from core.source.catalog import SCHEMA, Table
 from core.source.quoting import quoted
 from core.source.sessions import session
 from core.storage import Location, StoredFile, location

@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from core.capture import SCHEMA
 from core.capture.files import is_timestamp, timestamp_unit
-from core.capture.schema import Table
 from core.capture.target import S3Target
+from core.source.catalog import SCHEMA, Table
 from core.source.quoting import quoted
 from core.storage.scratch import ScratchDuckDB
 

@@ -6,18 +6,17 @@ core/verify/capture.py). Tombstones (`_tombstone`) are not rows."""
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.capture import SCHEMA
-from core.capture.schema import Table
 from core.capture.target import S3Target
+from core.errors import ManifestError
 from core.lake.layout import DELETED, lake_schema
 from core.lake.warehouse import WAREHOUSE_RECORD, open_stores, open_warehouse
+from core.source.catalog import SCHEMA, Table
 from core.source.quoting import quoted
 from core.source.sessions import session
 from core.storage import Location, file_at, location
 from core.storage.scratch import ScratchDuckDB, s3_of
 from core.verify.engine import RangeReader, TableReport, compare_table, duck_text, row_hash
 from core.verify.manifest import (
-    ManifestError,
     checkpoint_tables,
     differences,
     lake_state,

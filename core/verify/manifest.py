@@ -23,24 +23,18 @@ not hashed. Rows whose `_tombstone` column is true (this project's tombstones) a
 import json
 from datetime import UTC, datetime
 
-from core.capture import SCHEMA
 from core.capture.files import is_timestamp, timestamp_unit
 from core.capture.record import Capture
-from core.capture.schema import Column, Table
 from core.capture.target import S3Target
-from core.errors import ProjectError
+from core.errors import ManifestError
 from core.lake.layout import DELETED
-from core.source.catalog import read_schema
+from core.source.catalog import SCHEMA, Column, Table, read_schema
 from core.source.quoting import quoted
 from core.storage import Location, location
 from core.verify.engine import DUCK_RANGE, POSTGRES_RANGE, postgres_text, row_hash
 
 MANIFEST_FILE = "manifest.json"
 FORMAT = "lakehouse-manifest/1"
-
-
-class ManifestError(ProjectError):
-    """One line for the user: the manifest cannot be written or used."""
 
 
 def money_columns(table: Table) -> list[str]:
@@ -145,7 +139,7 @@ def write_checkpoint(folder: Location | str, cursor, label: str) -> dict:
         "tables": {},
         "checkpoints": [],
     }
-    tables = {table.name: table for table in read_schema(cursor, measure_lobs=False)}
+    tables = {table.name: table for table in read_schema(cursor)}
     taken = checkpoint(cursor, tables, capture.target, label)
     for name, table in tables.items():
         manifest["tables"][name] = {
@@ -180,7 +174,7 @@ def parse_manifest(data: bytes, path: str) -> dict:
 def checkpoint_tables(checkpoint: dict) -> dict[str, Table]:
     """The tables as the checkpoint hashed them."""
     return {
-        name: Table(name, [Column(c, kind, True, "") for c, kind in columns], ["id"])
+        name: Table(name, [Column(c, kind) for c, kind in columns], ["id"])
         for name, columns in checkpoint["columns"].items()
     }
 

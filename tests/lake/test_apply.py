@@ -18,11 +18,11 @@ from django.db import connection
 
 from core.capture import reader
 from core.capture.reader import open_capture
+from core.errors import LakeError
 from core.lake import apply
 from core.lake.layout import lake_schema
 from core.lake.query import SAMPLE_QUERIES
 from core.lake.spark import spark_session
-from core.lake.store import LakeError
 from core.lake.warehouse import open_stores
 from core.replication.setup import drop_publication, setup_replication
 from core.seeding.seed import seed_all

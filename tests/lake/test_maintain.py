@@ -17,10 +17,10 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from core.capture.reader import open_capture
+from core.errors import LakeError
 from core.lake import maintain
 from core.lake.layout import lake_schema
 from core.lake.maintain import maintain_warehouse
-from core.lake.store import LakeError
 from core.lake.warehouse import WAREHOUSE_RECORD, open_stores
 from core.models import Product, Tenant
 from core.simulation.runner import simulate

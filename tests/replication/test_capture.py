@@ -385,7 +385,8 @@ def test_no_free_slot_and_no_replication_right_are_one_line_each(world, tmp_path
         cursor.execute(f"CREATE ROLE plain_reader LOGIN PASSWORD '{password}'")
     try:
         limited = {**params(), "user": "plain_reader", "password": password}
-        from core.replication.tail import CaptureError, run_capture
+        from core.errors import CaptureError
+        from core.replication.tail import run_capture
 
         with pytest.raises(CaptureError, match="may not read replication slots"):
             run_capture(limited, slot="other", output=None, create_slot=True)

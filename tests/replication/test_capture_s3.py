@@ -14,11 +14,12 @@ from django.core.management import CommandError, call_command
 
 from core.capture.files import read_rows
 from core.capture.reader import open_capture
-from core.capture.record import Capture, CaptureError
+from core.capture.record import Capture
 from core.capture.target import S3Target, change_range
+from core.errors import CaptureError, StorageError
 from core.models import Product
 from core.replication.connections import read_tables
-from core.storage import StorageError, location
+from core.storage import location
 from core.storage.lease import LEASE_FILE, S3Lease
 from core.verify.capture import verify_capture
 from devstack.localdb import free_port

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from core.capture.schema import dms_type
+from core.capture.dms_types import dms_type
 from core.capture.target import S3Target
 from tests.factories import EventFactory
 

@@ -5,14 +5,8 @@ from datetime import UTC, datetime
 import pytest
 
 from core.capture.files import utc_timestamp
-from core.capture.target import (
-    S3Target,
-    TargetSettingsError,
-    change_range,
-    change_sequence,
-    lsn_number,
-    lsn_text,
-)
+from core.capture.target import S3Target, change_range, change_sequence, lsn_number, lsn_text
+from core.errors import TargetSettingsError
 
 MOMENT = datetime(2026, 11, 26, 23, 30, 5, 123456, tzinfo=UTC)
 

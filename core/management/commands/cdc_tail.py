@@ -10,10 +10,10 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
 from core.capture.target import S3Target
-from core.errors import ProjectError
+from core.errors import ProjectError, ReplicationSetupError
 from core.management.arguments import at_least, usage_error
 from core.management.live import LiveView
-from core.replication.setup import ReplicationSetupError, valid_name
+from core.replication.setup import valid_name
 from core.replication.tail import Totals, Transaction, run_capture
 from core.storage import file_at, location
 from core.storage.registry import record_capture

@@ -4,8 +4,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
 from core.management.arguments import at_least
-from core.replication import DEFAULT_PUBLICATION
 from core.replication.checks import FAIL, PASS, run_checks
+from core.replication.setup import DEFAULT_PUBLICATION
 
 
 class Command(BaseCommand):

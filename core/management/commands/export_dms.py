@@ -4,8 +4,9 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
+from core.errors import UnknownColumn
 from core.management.arguments import at_least, renamed
-from core.replication.export import MIN_LOB_MAX_KB, UnknownColumn, export_dms
+from core.replication.export import MIN_LOB_MAX_KB, export_dms
 
 
 def table_column(value: str) -> tuple[str, str]:

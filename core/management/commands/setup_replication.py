@@ -1,8 +1,9 @@
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from core.replication import DEFAULT_PUBLICATION, setup
-from core.replication.setup import IDENTITY_CHOICES, PLUGINS, ReplicationSetupError, SetupReport
+from core.errors import ReplicationSetupError
+from core.replication import setup
+from core.replication.setup import DEFAULT_PUBLICATION, IDENTITY_CHOICES, PLUGINS, SetupReport
 
 
 class Command(BaseCommand):

@@ -6,11 +6,11 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
 from core.capture.record import CAPTURE_FILE
-from core.errors import ProjectError
+from core.errors import ProjectError, ScenarioError, SimulationError
 from core.management.arguments import at_least, between, positive, usage_error
 from core.management.live import LiveView
-from core.simulation.runner import SimulationError, SimulationResult, simulate
-from core.simulation.scenarios import SCENARIOS, ScenarioError, run_scenario
+from core.simulation.runner import SimulationResult, simulate
+from core.simulation.scenarios import SCENARIOS, run_scenario
 from core.storage import file_at, location
 from core.verify.manifest import MANIFEST_FILE, write_checkpoint
 

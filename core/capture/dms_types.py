@@ -1,9 +1,11 @@
-"""The tables of a capture as DMS describes them: each column's name, PostgreSQL type and the
-DMS type it travels as, the primary key and indexes. The replication side reads them from the
-catalogue (core/source/catalog.py); a capture records them (capture.json)."""
+"""The type each PostgreSQL column travels as in DMS, and which columns DMS carries as LOBs (the
+export documents them, the readiness checks size them, setup gives their tables REPLICA
+IDENTITY FULL)."""
 
 import re
-from dataclasses import dataclass, field
+
+from core.source.catalog import SCHEMA, Column, Table
+from core.source.quoting import quoted
 
 # PostgreSQL type (as format_type prints it, without its modifier) -> AWS DMS type.
 DMS_TYPES = {
@@ -41,29 +43,22 @@ def dms_type(postgres_type: str) -> str:
     return DMS_TYPES.get(postgres_type, "STRING")
 
 
-@dataclass
-class Column:
-    name: str
-    type: str
-    nullable: bool
-    dms_type: str
-    largest_bytes: int | None = None  # LOB columns only: the longest value stored now
-
-    @property
-    def is_lob(self) -> bool:
-        return self.dms_type in LOB_DMS_TYPES
+def is_lob(column: Column) -> bool:
+    return dms_type(column.type) in LOB_DMS_TYPES
 
 
-@dataclass
-class Table:
-    name: str
-    columns: list[Column]
-    primary_key: list[str]
-    indexes: list[dict] = field(default_factory=list)
+def lob_columns(table: Table) -> list[Column]:
+    return [column for column in table.columns if is_lob(column)]
 
-    @property
-    def lob_columns(self) -> list[Column]:
-        return [column for column in self.columns if column.is_lob]
 
-    def column(self, name: str) -> Column:
-        return next(column for column in self.columns if column.name == name)
+def measure_lobs(cursor, tables: list[Table]) -> list[Table]:
+    """The tables, each LOB column given the length of its longest value now (a scan of the
+    table): what DMS's LobMaxSize must cover."""
+    for table in tables:
+        for column in lob_columns(table):
+            cursor.execute(
+                f"SELECT coalesce(max(octet_length({quoted(column.name)}::text)), 0) "
+                f"FROM {SCHEMA}.{quoted(table.name)}"
+            )
+            column.largest_bytes = cursor.fetchone()[0]
+    return tables
