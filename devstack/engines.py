@@ -136,6 +136,34 @@ def jar_paths() -> list[Path]:
     return paths
 
 
+@dataclass(frozen=True)
+class SparkRuntime:
+    """What a Spark session needs from this machine: the jars, a Java it runs on, and, if
+    either is missing, one line saying so and what to do."""
+
+    jars: list[Path]
+    java_home: Path | None
+    missing: str | None = None
+
+
+def spark_runtime() -> SparkRuntime:
+    """The installed jars and a Java 17 or 21 (Spark 4.0's); the settings give this to the
+    Spark apply (core/lake/spark.py)."""
+    try:
+        jars = jar_paths()
+    except EnginesError as error:
+        return SparkRuntime([], None, str(error))
+    java = java_home(17, maximum=21)
+    if java is None and shutil.which("java") is None:
+        return SparkRuntime(
+            jars,
+            None,
+            "Spark 4.0 needs Java 17 or 21, and none was found: install one (Debian: "
+            "openjdk-17-jre-headless) or set JAVA_HOME",
+        )
+    return SparkRuntime(jars, java)
+
+
 def trino_home() -> Path:
     return cache_dir() / f"trino-server-{TRINO_VERSION}"
 

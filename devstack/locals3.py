@@ -79,6 +79,7 @@ class LocalStore:
     # Only for throwaway stores: `weed` is stopped by the kernel if the process that started it
     # dies without cleaning up (a test run killed), instead of living on.
     dies_with_parent: bool = False
+    start_hint: str = START_HINT
 
     @property
     def settings_file(self) -> Path:

@@ -7,7 +7,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.utils import get_random_secret_key
 
-from devstack import localdb
+from devstack import engines, localdb, locals3
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -85,6 +85,13 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = 5
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# The services a developer runs on this machine (devstack/), given to the app, which imports
+# none of them: the S3 store that s3:// URLs reach when no AWS_* setting names another, the
+# Spark runtime that `make engines` installs, and where the local admin's password is kept.
+LOCAL_S3_STORE = locals3.local_store()
+SPARK_RUNTIME = engines.spark_runtime
+DEMO_ADMIN_PASSWORD_FILE = localdb.local_server().state_dir / "admin-password"
 
 # The pipeline page (/admin/pipeline/): where the commands record the captures and warehouses
 # they write, and any more to show (comma-separated; a warehouse as warehouse:URL).

@@ -16,12 +16,12 @@ snapshot that moved between the plan and the commit is found after it, and plann
 import functools
 import json
 import os
-import shutil
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from django.conf import settings
 
 from core.capture.files import arrow_schema
 from core.capture.reader import TableFiles, file_header
@@ -33,7 +33,6 @@ from core.lake.delta import APPLICATION, files_applied
 from core.lake.layout import BUCKET, DELETED, lake_schema
 from core.source.catalog import Table
 from core.storage import S3Settings, StoredFile
-from devstack import engines
 
 DEFAULT_MASTER = "local[2]"
 LOG_SETTINGS = Path(__file__).with_name("spark-log4j2.properties")
@@ -77,18 +76,12 @@ def spark_session(master: str | None = None):
         from pyspark.sql import SparkSession
     except ImportError:
         raise LakeError("pyspark is not installed: run `make engines`") from None
-    try:
-        jars = engines.jar_paths()
-    except engines.EnginesError as error:
-        raise LakeError(str(error)) from None
-    java = engines.java_home(17, maximum=21)
-    if java is not None:
-        os.environ["JAVA_HOME"] = str(java)
-    elif shutil.which("java") is None:
-        raise LakeError(
-            "Spark 4.0 needs Java 17 or 21, and none was found: install one (Debian: "
-            "openjdk-17-jre-headless) or set JAVA_HOME"
-        )
+    runtime = settings.SPARK_RUNTIME()  # devstack's installs, as the project's settings say
+    if runtime.missing:
+        raise LakeError(runtime.missing)
+    jars = runtime.jars
+    if runtime.java_home is not None:
+        os.environ["JAVA_HOME"] = str(runtime.java_home)
     builder = SparkSession.builder
     if master or "PYSPARK_GATEWAY_PORT" not in os.environ:  # not started by spark-submit
         master = master or DEFAULT_MASTER

@@ -4,8 +4,6 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from devstack.localdb import local_server
-
 
 @dataclass(frozen=True)
 class AdminLogin:
@@ -14,15 +12,12 @@ class AdminLogin:
     created: bool
 
 
-def ensure_demo_admin(
-    *, username: str, user_model, password_file: Path | None = None
-) -> AdminLogin:
+def ensure_demo_admin(*, username: str, user_model, password_file: Path) -> AdminLogin:
     """Create `username` as a superuser if missing; reuse the saved password otherwise.
 
     If the user exists but its saved password is gone (or does not match), a new one is set, so
     the printed login always works.
     """
-    password_file = password_file or local_server().state_dir / "admin-password"
     saved = password_file.read_text().strip() if password_file.exists() else ""
     user = user_model.objects.filter(username=username).first()
     if user is not None and saved and user.check_password(saved):

@@ -1,7 +1,7 @@
 """How to reach S3, and where that came from. Settings come from the environment (or .env): with
 AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID or AWS_PROFILE set, those (the endpoint, or AWS S3
-itself); otherwise the project-local store (`python -m devstack.locals3`) if it was ever
-started; otherwise AWS's own credential chain."""
+itself); otherwise the project-local store that Django's settings give (LOCAL_S3_STORE: the
+one `make s3` runs), if it was ever started; otherwise AWS's own credential chain."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import urlparse
 
 from core.errors import StorageError, StorageUnreachable
@@ -145,16 +146,33 @@ def s3_settings() -> S3Settings:
     return KNOWN_SETTINGS.setdefault(found, found)
 
 
-def current_s3_settings() -> S3Settings:
-    from devstack.locals3 import START_HINT, local_store
+class LocalStore(Protocol):
+    """A project-local S3 store, as the settings give it: its settings once it was first
+    started (endpoint ports, keys, region), whether it runs, and how to start it."""
 
+    state_dir: Path
+    start_hint: str
+
+    def read_settings(self) -> dict | None: ...
+    def is_running(self) -> bool: ...
+    def endpoint(self) -> str | None: ...
+
+
+def local_store() -> LocalStore | None:
+    """The local store Django's settings name (LOCAL_S3_STORE), if any."""
+    from django.conf import settings
+
+    return getattr(settings, "LOCAL_S3_STORE", None) if settings.configured else None
+
+
+def current_s3_settings() -> S3Settings:
     environment = os.environ
-    if not any(environment.get(name) for name in EXPLICIT_SETTINGS):
-        store = local_store()
+    store = None if any(environment.get(name) for name in EXPLICIT_SETTINGS) else local_store()
+    if store is not None:
         stored = store.read_settings()
         if stored is not None:
             if not store.is_running():
-                raise StorageError(f"the local S3 store is not running: {START_HINT}")
+                raise StorageError(f"the local S3 store is not running: {store.start_hint}")
             return S3Settings(
                 endpoint_url=store.endpoint(),
                 access_key_id=stored["access_key_id"],

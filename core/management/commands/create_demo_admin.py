@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
@@ -16,6 +17,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, username: str, **options):
-        login = ensure_demo_admin(username=username, user_model=get_user_model())
+        login = ensure_demo_admin(
+            username=username,
+            user_model=get_user_model(),
+            password_file=settings.DEMO_ADMIN_PASSWORD_FILE,
+        )
         state = "created" if login.created else "exists"
         self.stdout.write(f"Admin user ({state}): {login.username} / {login.password}")
