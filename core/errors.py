@@ -76,3 +76,7 @@ class CommitConflict(LakeError):
 # Checks (core/verify/)
 class ManifestError(ProjectError):
     """The manifest cannot be written or used."""
+
+
+class Differences(ProjectError):
+    """What was checked differs from what it was checked against (exit status 1)."""

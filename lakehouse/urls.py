@@ -1,8 +1,6 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import RedirectView
-
-from core.pipeline.views import pipeline_page, pipeline_part
 
 admin.site.site_header = "Lakehouse POC"
 admin.site.site_title = "Lakehouse POC"
@@ -14,8 +12,7 @@ admin.site.index_template = "admin/lakehouse_index.html"
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
-    # Staff only, read-only: the state of the whole pipeline on one page.
-    path("admin/pipeline/", admin.site.admin_view(pipeline_page), name="pipeline"),
-    path("admin/pipeline/<str:part>/", admin.site.admin_view(pipeline_part), name="pipeline-part"),
+    # Staff only, read-only: the state of the whole pipeline on one page (the app's URLs).
+    path("admin/pipeline/", include("core.pipeline.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -19,6 +19,7 @@ from core.seeding.loading import delete_all
 from core.seeding.seed import seed_all
 from core.seeding.stored import stored_catalog, stored_subscriptions, stored_tenants
 from core.simulation.runner import UNTHROTTLED_STEP, simulate
+from core.storage import location
 from core.verify.capture import verify_capture
 from tests.conftest import NOW
 from tests.seeded import (
@@ -292,7 +293,7 @@ def test_snapshot_plus_changes_equals_source_after_a_simulation(tmp_path):
         result = simulate(seed=12, rate=0, count=2000)
         assert result.changes[("core_customer", "delete")] > 0
         drain(tmp_path)
-        reports = verify_capture(connection.get_connection_params(), tmp_path)
+        reports = verify_capture(connection.get_connection_params(), location(tmp_path))
     finally:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_drop_replication_slot('sim_tail')")

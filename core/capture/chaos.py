@@ -18,7 +18,7 @@ from core.capture.reader import hidden
 from core.capture.record import CAPTURE_FILE
 from core.errors import ChaosError
 from core.source.catalog import SCHEMA
-from core.storage import Location, location
+from core.storage import Location
 
 STATE_FILE = ".chaos.json"
 PARTIAL = ".partial"
@@ -58,8 +58,7 @@ def copy(source: Location, dest: Location, key: str, into: str) -> None:
         dest.publish(spooled, into)
 
 
-def deliver_round(source: Location | str, dest: Location | str, seed: int) -> Round:
-    source, dest = location(source), location(dest)
+def deliver_round(source: Location, dest: Location, seed: int) -> Round:
     source.check()
     if not source.exists(CAPTURE_FILE):
         raise ChaosError(f"{source} is not a capture (no {CAPTURE_FILE}): give cdc_tail's --output")

@@ -15,7 +15,7 @@ from core.capture.record import Capture
 from core.capture.target import S3Target, change_range
 from core.errors import CaptureError
 from core.source.catalog import SCHEMA, Column, Table
-from core.storage import Location, StoredFile, location
+from core.storage import Location, StoredFile
 
 
 @dataclass(frozen=True)
@@ -39,11 +39,10 @@ def hidden(name: str) -> bool:
     return name.startswith((".", "_"))
 
 
-def open_capture(folder: Location | str) -> tuple[Capture, dict[str, TableFiles]]:
+def open_capture(folder: Location) -> tuple[Capture, dict[str, TableFiles]]:
     """The capture's record and each table's files; a location that is not a capture, or files
     that disagree with its settings, are a CaptureError (or a StorageError, if it cannot be
     reached)."""
-    folder = location(folder)
     folder.check()
     if folder.is_local and not folder.path.is_dir():
         raise CaptureError(f"{folder} is not a folder: give the --output folder of cdc_tail")

@@ -5,12 +5,11 @@ them, without the source. Written by cdc_tail with a conditional write after eac
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
 from core.capture.target import S3Target, change_range, lsn_number, lsn_text
 from core.errors import CaptureError, VersionConflict
 from core.source.catalog import Table
-from core.storage import Location, location
+from core.storage import Location
 
 CAPTURE_FILE = "capture.json"
 HISTORY_MINUTES = 24 * 60
@@ -93,8 +92,7 @@ class Capture:
             ) from None
 
     @classmethod
-    def load(cls, output: Location | str | Path) -> "Capture | None":
-        output = location(output)
+    def load(cls, output: Location) -> "Capture | None":
         found = output.read(CAPTURE_FILE)
         if found is None:
             return None

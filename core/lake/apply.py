@@ -38,9 +38,9 @@ from core.capture.reader import (
 from core.capture.target import CHANGE_SEQUENCE_COLUMN, OP_COLUMN
 from core.errors import CommitConflict, LakeError
 from core.lake.layout import DELETED, lake_schema
-from core.lake.store import TableStore
-from core.lake.warehouse import open_stores, record_warehouse
-from core.storage import Location, StoredFile, location
+from core.lake.store import TableFormat, TableStore
+from core.lake.warehouse import open_stores, write_warehouse_record
+from core.storage import Location, StoredFile, registry
 
 # Change files applied by one commit at most (full-load files go one by one: they are big).
 FILES_PER_COMMIT = 50
@@ -128,24 +128,23 @@ def apply_table(
 
 
 def apply_capture(
-    capture_dir: Location | str,
-    warehouse: Location | str,
+    source: Location,
+    warehouse: Location,
     *,
-    table_format: str = "delta",
+    table_format: TableFormat = TableFormat.DELTA,
     on_table: Callable[[str, TableApplied], None] | None = None,
     engine: Callable[..., None] | None = None,
 ) -> ApplyResult:
     """Apply what each table of the capture has not taken yet, by `engine` (apply_table's
     signature; this process by default, or spark.py's). A table another apply commits to
     meanwhile is planned again from what it now holds (its files taken are not applied
-    twice)."""
-    source = location(capture_dir)
+    twice). The registry of places (the pipeline page's) records the warehouse."""
     capture, tables = open_capture(source)
-    warehouse = location(warehouse)
     check_columns(tables, capture.target)
     stores = open_stores(warehouse, table_format)
     capture_id = capture.identity
-    record_warehouse(warehouse, table_format, capture, capture_id, source)
+    write_warehouse_record(warehouse, table_format, capture, capture_id, source)
+    registry.record_warehouse(warehouse, table_format, source)
     result = ApplyResult()
     for name, files in tables.items():
         if not files.ordered:

@@ -23,6 +23,15 @@ def unpacked_files(packed: str) -> set[str]:
     return set(json.loads(zlib.decompress(base64.b64decode(packed))))
 
 
+def last_file_recorded(files_values: list[str]) -> str | None:
+    """The last capture file that commits recorded (each commit's FILES_KEY, oldest first)."""
+    for value in reversed(files_values):
+        recorded = json.loads(value)
+        if recorded:
+            return recorded[-1]
+    return None
+
+
 class Taken:
     """The files a table has taken, gathered from its commits newest first: each commit's own,
     until one that records all before it."""

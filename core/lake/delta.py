@@ -16,15 +16,23 @@ import time
 from collections.abc import Iterator
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 from deltalake.transaction import AddAction
 
 from core.errors import CommitConflict
-from core.lake.commits import CAPTURE_KEY, FILES_KEY, TAKEN_KEY, Taken, packed_files
+from core.lake.commits import (
+    CAPTURE_KEY,
+    FILES_KEY,
+    TAKEN_KEY,
+    Taken,
+    last_file_recorded,
+    packed_files,
+)
 from core.lake.layout import BUCKET, stored_schema, with_bucket
 from core.lake.reading import register_current, register_files
-from core.lake.store import NewPartitions
+from core.lake.store import NewPartitions, TableStatus
 from core.lake.writer import PartitionedWriter, WrittenFile
 from core.storage import S3Settings
 
@@ -183,6 +191,20 @@ class DeltaStore:
             retention_hours=math.ceil(hours), enforce_retention_duration=False, dry_run=False
         )
         return len(removed)
+
+    def status(self) -> TableStatus | None:
+        table = self.load()
+        if table is None:
+            return None
+        actions = pa.table(table.get_add_actions(flatten=True))
+        rows = actions.column("num_records") if "num_records" in actions.column_names else None
+        # The last applies' commits (Spark's too): a maintenance run adds up to 16 of its own.
+        commits = [commit_metadata(commit) for commit in reversed(table.history(40))]
+        return TableStatus(
+            version=str(table.version()),
+            rows=None if rows is None else int(pc.sum(rows).as_py() or 0),
+            last_file=last_file_recorded([c[FILES_KEY] for c in commits if FILES_KEY in c]),
+        )
 
     def register(self, duck, name: str) -> None:
         """Make the table's current state (tombstones included) readable in DuckDB as `name`:

@@ -46,12 +46,19 @@ from pyiceberg.exceptions import (
 from pyiceberg.io.pyarrow import parquet_file_to_data_file, schema_to_pyarrow
 
 from core.errors import CommitConflict, LakeError
-from core.lake.commits import CAPTURE_KEY, FILES_KEY, TAKEN_KEY, Taken, packed_files
+from core.lake.commits import (
+    CAPTURE_KEY,
+    FILES_KEY,
+    TAKEN_KEY,
+    Taken,
+    last_file_recorded,
+    packed_files,
+)
 from core.lake.layout import BUCKET, stored_schema, with_bucket
 from core.lake.reading import register_current, register_files
-from core.lake.store import NewPartitions
+from core.lake.store import NewPartitions, TableStatus
 from core.lake.writer import PartitionedWriter
-from core.storage import Location, S3Settings, location
+from core.storage import Location, S3Settings
 
 CATALOG_FILE = "catalog.db"
 NAMESPACE = "lakehouse"
@@ -123,13 +130,12 @@ def catalog_database_url() -> str:
     )
 
 
-def open_catalog(warehouse: Location | str) -> SqlCatalog:
+def open_catalog(warehouse: Location) -> SqlCatalog:
     """The warehouse's catalog, with the namespace made. Two applies that make them at the same
     moment (the catalog's tables, or the namespace) collide in the database: the one that lost
     finds them made, next time round."""
     import sqlalchemy.exc
 
-    warehouse = location(warehouse)
     tries = 3
     while True:
         try:
@@ -327,6 +333,23 @@ class IcebergStore:
         for path in gone:
             table.io.delete(path)
         return len(gone)
+
+    def status(self) -> TableStatus | None:
+        table = self.load()
+        if table is None:
+            return None
+        snapshot = table.current_snapshot()
+        summary = snapshot.summary.additional_properties if snapshot and snapshot.summary else {}
+        recorded = [
+            s.summary.additional_properties[FILES_KEY]
+            for s in table.snapshots()[-40:]
+            if s.summary and FILES_KEY in s.summary.additional_properties
+        ]
+        return TableStatus(
+            version=str(snapshot.snapshot_id) if snapshot else "none",
+            rows=int(summary["total-records"]) if "total-records" in summary else None,
+            last_file=last_file_recorded(recorded),
+        )
 
     def dataset(self):
         """The table for reading, as a stream of record batches."""

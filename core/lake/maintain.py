@@ -143,7 +143,7 @@ def compact_table(store, compactor: Compactor, bound, grace: datetime, done: Tab
 
 
 def maintain_warehouse(
-    warehouse: Location | str,
+    warehouse: Location,
     *,
     retain_hours: float = 168,
     tombstone_grace_hours: float = 24,

@@ -89,7 +89,7 @@ class LakeViews(ScratchDuckDB):
     """DuckDB with one view per lakehouse table, named as the source table: its current state,
     without tombstones."""
 
-    def __init__(self, warehouse: Location | str):
+    def __init__(self, warehouse: Location):
         built = open_warehouse(warehouse)
         super().__init__("lakehouse-query-", s3=s3_of(built.location))
         stores = open_stores(built.location, built.table_format)
@@ -106,7 +106,7 @@ class LakeViews(ScratchDuckDB):
             )
 
 
-def ask_lake(warehouse: Location | str, sql: str) -> tuple[list[str], list[tuple]]:
+def ask_lake(warehouse: Location, sql: str) -> tuple[list[str], list[tuple]]:
     """A query of the user's over the lakehouse's current state: its columns and rows."""
     import duckdb
 
@@ -121,7 +121,7 @@ def ask_lake(warehouse: Location | str, sql: str) -> tuple[list[str], list[tuple
         lake.close()
 
 
-def run_queries(params: dict, warehouse: Location | str) -> list[Answer]:
+def run_queries(params: dict, warehouse: Location) -> list[Answer]:
     lake = LakeViews(warehouse)
     answers = []
     try:

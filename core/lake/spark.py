@@ -31,8 +31,9 @@ from core.lake.apply import TableApplied, change_groups, planned_taken
 from core.lake.commits import CAPTURE_KEY, FILES_KEY
 from core.lake.delta import APPLICATION, files_applied
 from core.lake.layout import BUCKET, DELETED, lake_schema
+from core.lake.store import TableFormat
 from core.source.catalog import Table
-from core.storage import S3Settings, StoredFile
+from core.storage import Location, S3Settings, StoredFile
 
 DEFAULT_MASTER = "local[2]"
 LOG_SETTINGS = Path(__file__).with_name("spark-log4j2.properties")
@@ -151,7 +152,7 @@ class SparkEngine:
     """apply.apply_table's work, done by Spark; `catalog` configures a session for the
     warehouse's Iceberg catalog (None for Delta)."""
 
-    def __init__(self, session, table_format: str, catalog: dict[str, str] | None):
+    def __init__(self, session, table_format: TableFormat, catalog: dict[str, str] | None):
         self.session = session
         self.table_format = table_format
         self.catalog_name = None
@@ -254,7 +255,7 @@ class SparkEngine:
         """The rows appended in one commit recording `files`; the rows added."""
         metadata = {FILES_KEY: json.dumps(files), CAPTURE_KEY: capture_id}
         shaped = self.shaped(rows, store.schema)
-        if self.table_format == "delta":
+        if self.table_format == TableFormat.DELTA:
             return self.append_delta(store, shaped, files, metadata)
         return self.append_iceberg(store, shaped, files, metadata)
 
@@ -393,10 +394,12 @@ def reach_s3(session, settings: S3Settings) -> None:
         hadoop.set(key, value)
 
 
-def spark_engine(capture, warehouse, table_format: str, master: str | None) -> SparkEngine:
+def spark_engine(
+    capture: Location, warehouse: Location, table_format: TableFormat, master: str | None
+) -> SparkEngine:
     session = spark_session(master).newSession()
     for place in (capture, warehouse):
         if not place.is_local:
             reach_s3(session, place.settings)
-    catalog = iceberg_catalog(warehouse) if table_format == "iceberg" else None
+    catalog = iceberg_catalog(warehouse) if table_format == TableFormat.ICEBERG else None
     return SparkEngine(session, table_format, catalog)

@@ -2,9 +2,29 @@
 it, and the errors they raise."""
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Protocol
 
 import pyarrow as pa
+
+
+class TableFormat(StrEnum):
+    """The table formats a warehouse holds."""
+
+    DELTA = "delta"
+    ICEBERG = "iceberg"
+
+
+@dataclass(frozen=True)
+class TableStatus:
+    """A table at a glance (the pipeline page): its version, the rows its data files hold
+    (every version and tombstone), and the last capture file a commit recorded."""
+
+    version: str  # a Delta version, or an Iceberg snapshot id
+    rows: int | None
+    last_file: str | None
+
 
 # Partitions to replace, each with a function giving its new rows (maintain.py).
 NewPartitions = list[tuple[str, Callable[[], pa.RecordBatchReader]]]
@@ -34,3 +54,6 @@ class TableStore(Protocol):
 
     def expire(self, hours: float) -> int:
         """History older than `hours` expired, with the data files only it read; how many."""
+
+    def status(self) -> TableStatus | None:
+        """The table at a glance, or None if it does not exist yet."""

@@ -9,44 +9,43 @@ from core.capture.record import Capture
 from core.capture.target import S3Target
 from core.errors import LakeError
 from core.lake.layout import LAYOUT
+from core.lake.store import TableFormat
 from core.source.catalog import Table
 from core.storage import Location, location
 
 WAREHOUSE_RECORD = "lakehouse.json"  # the capture a warehouse is built from: settings, schema
-FORMATS = ("delta", "iceberg")
 
 
 # The stores are imported where they are used: each imports this module's bookkeeping keys,
 # and only the format in use should pay for importing its engine (pyiceberg is slow to load).
 
 
-def warehouse_format(warehouse: Location) -> str | None:
+def warehouse_format(warehouse: Location) -> TableFormat | None:
     """The format of the tables a warehouse holds, if any."""
     found = warehouse.read_json(WAREHOUSE_RECORD)
     if found is not None:
-        return found[0]["format"]
+        return TableFormat(found[0]["format"])
     if not warehouse.is_local:
         return None  # an s3:// warehouse of ours has its record
     from core.lake.iceberg import CATALOG_FILE
 
     path = warehouse.path
     if (path / CATALOG_FILE).exists():
-        return "iceberg"
+        return TableFormat.ICEBERG
     if path.is_dir() and any((child / "_delta_log").exists() for child in path.iterdir()):
-        return "delta"
+        return TableFormat.DELTA
     return None
 
 
-def open_stores(warehouse: Location | str, table_format: str):
+def open_stores(warehouse: Location, table_format: TableFormat):
     """A function from (table name, lake schema) to that table's store."""
-    warehouse = location(warehouse)
     warehouse.check()
     found = warehouse_format(warehouse)
     if found is not None and found != table_format:
         raise LakeError(
-            f"{warehouse} holds {found} tables: use --format {found}, or another --warehouse"
+            f"{warehouse} holds {found} tables: use --table-format {found}, or another --warehouse"
         )
-    if table_format == "delta":
+    if table_format == TableFormat.DELTA:
         from core.lake.delta import DeltaStore
 
         s3 = None if warehouse.is_local else warehouse.settings
@@ -61,16 +60,20 @@ class Warehouse:
     """What a warehouse knows of itself: its format, and the capture it is built from."""
 
     location: Location
-    table_format: str
+    table_format: TableFormat
     capture_id: str
     source: Location | None  # where the capture was read by the last apply
     target: S3Target
     tables: dict[str, Table]
 
 
-def record_warehouse(
-    warehouse: Location, table_format: str, capture: Capture, capture_id: str, source: Location
-):
+def write_warehouse_record(
+    warehouse: Location,
+    table_format: TableFormat,
+    capture: Capture,
+    capture_id: str,
+    source: Location,
+) -> None:
     """Record the capture the warehouse is built from, where it was read, and its schema (the
     newest: a column added during the capture is added to the tables)."""
     found = warehouse.read_json(WAREHOUSE_RECORD)
@@ -79,7 +82,7 @@ def record_warehouse(
         if found[0]["tables"] == capture.tables and found[0].get("source") == source.uri():
             return
     data = {
-        "format": table_format,
+        "format": str(table_format),
         "layout": LAYOUT,
         "capture": capture_id,
         "source": source.uri(),
@@ -98,8 +101,7 @@ def check_layout(warehouse: Location, record: dict) -> None:
         )
 
 
-def open_warehouse(warehouse: Location | str) -> Warehouse:
-    warehouse = location(warehouse)
+def open_warehouse(warehouse: Location) -> Warehouse:
     warehouse.check()
     found = warehouse.read_json(WAREHOUSE_RECORD)
     if found is None:
@@ -110,7 +112,7 @@ def open_warehouse(warehouse: Location | str) -> Warehouse:
     check_layout(warehouse, data)
     return Warehouse(
         location=warehouse,
-        table_format=data["format"],
+        table_format=TableFormat(data["format"]),
         capture_id=data["capture"],
         source=location(data["source"]) if data.get("source") else None,
         target=S3Target.from_s3_settings(data["s3_settings"]),

@@ -4,6 +4,8 @@
   is a usage error, exit status 2, before anything runs, as argparse's own are.
 - A usage error found after parsing (two options that do not go together) is `usage_error`,
   also exit status 2. "Differs from the source" is exit status 1; Ctrl-C, 130.
+- A place (a folder, or s3://BUCKET/PREFIX) is parsed here, once (`place`, `file_place`):
+  below the commands it is a Location, never a string to parse again.
 - An old spelling keeps working for one release (`renamed`), with a line saying what replaces it.
 """
 
@@ -12,6 +14,10 @@ import sys
 from collections.abc import Callable
 
 from django.core.management.base import CommandError
+
+from core.errors import ProjectError
+from core.lake.store import TableFormat
+from core.storage import Location, file_at, location
 
 USAGE = 2  # the exit status of a usage error, as argparse gives
 
@@ -73,3 +79,37 @@ def renamed(parser, old: str, new: str, **kwargs) -> None:
     """Accept `old` as a deprecated spelling of `new` (same destination, same type)."""
     dest = new.lstrip("-").replace("-", "_")
     parser.add_argument(old, dest=dest, action=Renamed, new=new, help=argparse.SUPPRESS, **kwargs)
+
+
+def place(text: str) -> Location:
+    """A folder or s3://BUCKET/PREFIX as a Location; a malformed URL is a usage error."""
+    try:
+        return location(text)
+    except ProjectError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def file_place(text: str) -> tuple[Location, str]:
+    """A file's folder (or S3 prefix) and name, e.g. cdc/manifest.json; a usage error if it
+    names a folder or a malformed URL."""
+    try:
+        return file_at(text)
+    except ProjectError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+place.__name__ = "place"  # argparse says "invalid place value" for anything else
+file_place.__name__ = "file"
+
+
+def table_format(text: str) -> TableFormat:
+    """--table-format's value, as the enum the lake takes."""
+    try:
+        return TableFormat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"choose from {', '.join(TableFormat)}, not {text!r}"
+        ) from None
+
+
+TABLE_FORMATS = "{" + ",".join(TableFormat) + "}"  # how --help shows the choices

@@ -4,10 +4,11 @@ import secrets
 import sys
 from datetime import UTC, datetime
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from tqdm import tqdm
 
-from core.errors import MissingPrerequisite
+from core.management.arguments import usage_error
+from core.management.base import ProjectCommand
 from core.seeding.loading import GenerationFailed
 from core.seeding.seed import SeedResult
 
@@ -26,12 +27,12 @@ def parse_now(value: str | None) -> datetime:
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise CommandError(
+        raise usage_error(
             f"--now {value!r} is not an ISO date-time: use e.g. 2026-01-31 or 2026-01-31T12:00:00Z"
         ) from None
     moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     if moment > datetime.now(UTC):
-        raise CommandError(
+        raise usage_error(
             f"--now {value!r} is in the future: history must end at or before the real time now "
             "(the live simulator carries it on from there)"
         )
@@ -45,7 +46,7 @@ def non_negative_int(value: str) -> int:
     return number
 
 
-class SeedCommand(BaseCommand):
+class SeedCommand(ProjectCommand):
     """Subclasses add their options and implement `run(seed=, now=, on_rows=, on_step=,
     **options)`; `on_rows` and `on_step` report progress, and are None when nobody watches."""
 
@@ -91,8 +92,6 @@ class SeedCommand(BaseCommand):
                 on_step=on_step if show_bars else None,
                 **options,
             )
-        except MissingPrerequisite as error:
-            raise CommandError(str(error)) from None
         except GenerationFailed as error:
             raise CommandError(f"seeding failed and nothing was written: {error}") from None
         finally:

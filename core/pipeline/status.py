@@ -17,7 +17,6 @@ from django.utils.safestring import mark_safe
 from core.capture.record import Capture
 from core.capture.target import change_range, lsn_number
 from core.errors import ProjectError
-from core.lake.commits import FILES_KEY
 from core.replication.checks import pretty_bytes, slot_status
 from core.replication.setup import DEFAULT_PUBLICATION
 from core.source.catalog import SCHEMA, TABLE_PREFIX
@@ -252,94 +251,26 @@ class WarehouseStatus:
 
 
 def warehouse_status(name: str, recorded: dict) -> WarehouseStatus:
-    from core.lake.warehouse import open_warehouse
+    from core.lake.layout import lake_schema
+    from core.lake.warehouse import open_stores, open_warehouse
 
     status = WarehouseStatus(name, verdict=recorded.get("verdict"))
     try:
-        built = open_warehouse(name)
+        built = open_warehouse(location(name))
         status.table_format = built.table_format
         status.capture = built.capture_id
-        if built.table_format == "delta":
-            status.tables = delta_tables(built)
-        else:
-            status.tables = iceberg_tables(built)
+        stores = open_stores(built.location, built.table_format)
+        for table_name, table in built.tables.items():
+            found = stores(table_name, lake_schema(table, built.target)).status()
+            if found is not None:
+                status.tables.append(
+                    LakeTable(table_name, found.version, found.rows, found.last_file)
+                )
     except ProjectError as error:
         status.problem = str(error)
     except Exception as error:  # an engine's own error: shown, the page goes on
         status.problem = f"cannot read it: {type(error).__name__}: {str(error)[:200]}"
     return status
-
-
-def last_recorded(files_values: list[str]) -> str | None:
-    import json
-
-    for value in reversed(files_values):
-        recorded = json.loads(value)
-        if recorded:
-            return recorded[-1]
-    return None
-
-
-def delta_tables(built) -> list[LakeTable]:
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    from deltalake import DeltaTable
-    from deltalake.exceptions import TableNotFoundError
-
-    from core.lake.delta import commit_metadata
-
-    where = built.location
-    options = None if where.is_local else where.settings.delta_options()
-    found = []
-    for name in built.tables:
-        try:
-            table = DeltaTable(where.uri(name), storage_options=options)
-        except TableNotFoundError:
-            continue
-        actions = pa.table(table.get_add_actions(flatten=True))
-        rows = actions.column("num_records") if "num_records" in actions.column_names else None
-        # The last applies' commits: a maintenance run adds up to 16 commits of its own.
-        commits = [commit_metadata(c) for c in reversed(table.history(40))]  # Spark's too
-        history = [c[FILES_KEY] for c in commits if FILES_KEY in c]
-        found.append(
-            LakeTable(
-                name,
-                str(table.version()),
-                None if rows is None else int(pc.sum(rows).as_py() or 0),
-                last_recorded(history),
-            )
-        )
-    return found
-
-
-def iceberg_tables(built) -> list[LakeTable]:
-    from pyiceberg.exceptions import NoSuchTableError
-
-    from core.lake.iceberg import NAMESPACE, open_catalog
-
-    catalog = open_catalog(built.location)
-    found = []
-    for name in built.tables:
-        try:
-            table = catalog.load_table((NAMESPACE, name))
-        except NoSuchTableError:
-            continue
-        snapshot = table.current_snapshot()
-        summary = snapshot.summary.additional_properties if snapshot and snapshot.summary else {}
-        recorded = [
-            s.summary.additional_properties[FILES_KEY]
-            for s in table.snapshots()[-40:]
-            if s.summary and FILES_KEY in s.summary.additional_properties
-        ]
-        found.append(
-            LakeTable(
-                name,
-                str(snapshot.snapshot_id) if snapshot else "none",
-                int(summary["total-records"]) if "total-records" in summary else None,
-                last_recorded(recorded),
-            )
-        )
-    return found
 
 
 def now_text() -> str:

@@ -1,6 +1,6 @@
 """The pipeline page, /admin/pipeline/ (staff only, read-only): the source, its slots, the
-captures and the warehouses at a glance (core/pipeline/status.py gathers them). The page draws the
-source and its slots at once; the captures and warehouses, which are read from files and
+captures and the warehouses at a glance (status.py gathers them). The page draws the source
+and its slots at once; the captures and warehouses, which are read from files and
 tables, come in a moment later, and every part is fetched again every REFRESH_SECONDS without
 reloading the page."""
 
@@ -10,7 +10,7 @@ from django.http import Http404
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from core.pipeline import status as pipeline
+from core.pipeline import status
 from core.storage import registry
 
 REFRESH_SECONDS = 15
@@ -19,8 +19,8 @@ PARTS = ("source", "replication", "captures", "lakehouse")
 
 def source_and_slots() -> dict:
     with connection.cursor() as cursor:
-        source = pipeline.source(cursor)
-        slots = pipeline.slots(cursor, source.wal_per_minute)
+        source = status.source(cursor)
+        slots = status.slots(cursor, source.wal_per_minute)
     return {"source": source, "slots": slots}
 
 
@@ -31,14 +31,12 @@ def part_context(part: str) -> dict:
     if part == "captures":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_current_wal_lsn()::text")
-            current = pipeline.lsn_number(cursor.fetchone()[0])
+            current = status.lsn_number(cursor.fetchone()[0])
         return {
-            "captures": [
-                pipeline.capture_status(name, current) for name in sorted(known["captures"])
-            ]
+            "captures": [status.capture_status(name, current) for name in sorted(known["captures"])]
         }
     warehouses = [
-        pipeline.warehouse_status(name, recorded)
+        status.warehouse_status(name, recorded)
         for name, recorded in sorted(known["warehouses"].items())
     ]
     return {"warehouses": warehouses}
@@ -51,8 +49,8 @@ def pipeline_page(request):
         "title": "The pipeline",
         "parts": PARTS,
         "refresh_seconds": REFRESH_SECONDS,
-        "rate_seconds": pipeline.RATE_OVER_SECONDS,
-        "checked_at": pipeline.now_text(),
+        "rate_seconds": status.RATE_OVER_SECONDS,
+        "checked_at": status.now_text(),
         **source_and_slots(),
     }
     return render(request, "admin/pipeline/page.html", context)
@@ -62,5 +60,5 @@ def pipeline_page(request):
 def pipeline_part(request, part: str):
     if part not in PARTS:
         raise Http404(f"no part {part}")
-    context = {**part_context(part), "checked_at": pipeline.now_text()}
+    context = {**part_context(part), "checked_at": status.now_text()}
     return render(request, f"admin/pipeline/{part}.html", context)

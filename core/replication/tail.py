@@ -35,7 +35,7 @@ from core.replication.stream import SchemaChanged, Stream, Totals, Transaction
 from core.source.backoff import wait_before_retry
 from core.source.catalog import SCHEMA
 from core.source.sessions import session
-from core.storage import Location, Lock, S3Location, location
+from core.storage import Location, Lock, S3Location, registry
 
 __all__ = ["CaptureError", "Totals", "Transaction", "run_capture"]
 
@@ -145,7 +145,7 @@ def run_capture(
     params: dict,
     *,
     slot: str,
-    output: Location | str | None,
+    output: Location | None,
     target: S3Target | None = None,
     batch_seconds: int | None = None,
     follow: bool = False,
@@ -160,8 +160,8 @@ def run_capture(
     overrides CdcMaxBatchInterval), or to `on_transaction`. A lost connection or a server
     restart is one note, a wait, and a reconnect (following, so is an S3 store out of reach);
     errors the user can fix are a CaptureError or a StorageError. Without `output`, a missing
-    slot is made only with `create_slot`; a new capture makes its own (and says so)."""
-    output = location(output) if output is not None else None
+    slot is made only with `create_slot`; a new capture makes its own (and says so). The
+    registry of places (the pipeline page's) records the capture."""
     run = CaptureRun(
         params,
         slot=slot,
@@ -179,6 +179,7 @@ def run_capture(
         return run.loop(spool=None, lock=None)
     output.check()  # a missing bucket or refused credentials: one line, nothing written
     lock = output.lock("cdc_tail")
+    registry.record_capture(output, slot)
     try:
         if isinstance(output, S3Location):
             output.abort_uploads()  # left by a cdc_tail that died mid-upload

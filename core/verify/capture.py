@@ -14,7 +14,7 @@ from core.replication.connections import read_tables
 from core.source.catalog import SCHEMA, Table
 from core.source.quoting import quoted
 from core.source.sessions import session
-from core.storage import Location, StoredFile, location
+from core.storage import Location, StoredFile
 from core.storage.scratch import s3_of
 from core.verify.engine import RangeReader, TableReport, compare_table, duck_text, row_hash
 
@@ -148,10 +148,11 @@ class CaptureReader(RangeReader):
         return dict(zip([c.name for c in table.columns], found[1:], strict=True))
 
 
-def verify_capture(params: dict, output: Location | str) -> dict[str, TableReport]:
+def verify_capture(params: dict, output: Location) -> dict[str, TableReport]:
     """Every core table's rebuilt state against the live table, and the stream's rules."""
-    output = location(output)
     output.check()
+    if output.is_local and not output.path.is_dir():
+        raise CaptureError(f"{output} is not a folder: give the --output folder of cdc_tail")
     capture = Capture.load(output)
     if capture is None:
         raise CaptureError(f"{output} holds no capture (no capture.json): run cdc_tail --output")

@@ -4,19 +4,20 @@ rows only where a range differs (the same comparison verify_cdc makes for a capt
 core/verify/capture.py). Tombstones (`_tombstone`) are not rows."""
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from core.capture.target import S3Target
 from core.errors import ManifestError
 from core.lake.layout import DELETED, lake_schema
+from core.lake.store import TableFormat
 from core.lake.warehouse import WAREHOUSE_RECORD, open_stores, open_warehouse
 from core.source.catalog import SCHEMA, Table
 from core.source.quoting import quoted
 from core.source.sessions import session
-from core.storage import Location, file_at, location
+from core.storage import Location, registry
 from core.storage.scratch import ScratchDuckDB, s3_of
 from core.verify.engine import RangeReader, TableReport, compare_table, duck_text, row_hash
 from core.verify.manifest import (
+    MANIFEST_FILE,
     checkpoint_tables,
     differences,
     lake_state,
@@ -43,7 +44,7 @@ class LakeReader(RangeReader):
     """A warehouse's Delta or Iceberg tables, read with DuckDB through Arrow (no DuckDB
     extension needed)."""
 
-    def __init__(self, warehouse: Location, target: S3Target, table_format: str):
+    def __init__(self, warehouse: Location, target: S3Target, table_format: TableFormat):
         super().__init__("lakehouse-verify-", s3=s3_of(warehouse))
         self.warehouse = warehouse
         self.target = target
@@ -103,8 +104,9 @@ def live_tenants(cursor, table: Table) -> dict[str, int]:
     return dict(cursor.fetchall())
 
 
-def verify_lake(params: dict, warehouse: Location | str) -> dict[str, LakeReport]:
-    """Every table of the warehouse against the live one."""
+def verify_lake(params: dict, warehouse: Location) -> dict[str, LakeReport]:
+    """Every table of the warehouse against the live one; the registry of places (the pipeline
+    page's) records the verdict."""
     built = open_warehouse(warehouse)
     reader = LakeReader(built.location, built.target, built.table_format)
     reports = {}
@@ -122,6 +124,8 @@ def verify_lake(params: dict, warehouse: Location | str) -> dict[str, LakeReport
                 reports[name] = report
     finally:
         reader.close()
+    differing = [name for name, report in reports.items() if not report.same]
+    registry.record_verdict(warehouse, against="source", same=not differing, differing=differing)
     return reports
 
 
@@ -175,12 +179,16 @@ class ManifestReport:
 
 
 def verify_manifest(
-    manifest_path: str | Path, folder: Location | str | Path, label: str | None = None
+    manifest_folder: Location,
+    folder: Location,
+    label: str | None = None,
+    *,
+    manifest_name: str = MANIFEST_FILE,
 ) -> ManifestReport:
     """A folder of tables (on disk or S3) against a checkpoint of the manifest (the last by
-    default)."""
-    manifest = read_manifest(*file_at(manifest_path))
-    folder = location(folder)
+    default); the registry of places (the pipeline page's) records the verdict."""
+    manifest = read_manifest(manifest_folder, manifest_name)
+    manifest_path = manifest_folder.uri(manifest_name)
     folder.check()
     if folder.exists(WAREHOUSE_RECORD):
         built = open_warehouse(folder)
@@ -210,4 +218,7 @@ def verify_manifest(
             report.tables[name] = differences(expected["tables"].get(name, {}), found)
     finally:
         reader.close()
+    differing = report.missing + [name for name, tenants in report.tables.items() if tenants]
+    against = f"manifest checkpoint {report.label!r}"
+    registry.record_verdict(folder, against=against, same=report.same, differing=differing)
     return report

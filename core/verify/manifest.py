@@ -30,7 +30,7 @@ from core.errors import ManifestError
 from core.lake.layout import DELETED
 from core.source.catalog import SCHEMA, Column, Table, read_schema
 from core.source.quoting import quoted
-from core.storage import Location, location
+from core.storage import Location
 from core.verify.engine import DUCK_RANGE, POSTGRES_RANGE, postgres_text, row_hash
 
 MANIFEST_FILE = "manifest.json"
@@ -116,10 +116,9 @@ def checkpoint(cursor, tables: dict[str, Table], target: S3Target, label: str) -
     }
 
 
-def write_checkpoint(folder: Location | str, cursor, label: str) -> dict:
+def write_checkpoint(folder: Location, cursor, label: str) -> dict:
     """Append a checkpoint of the source as it is now (its tables as they are now) to the
     capture's manifest."""
-    folder = location(folder)
     capture = Capture.load(folder)
     if capture is None:
         raise ManifestError(

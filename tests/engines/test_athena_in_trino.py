@@ -95,8 +95,8 @@ def test_the_athena_views_give_the_current_state_of_the_versions(trino, exported
 def test_the_athena_merge_run_by_trino_builds_lakehouse_applys_tables(
     trino, exported, warehouse, captures
 ):
-    capture, tables = open_capture(captures["parquet"])
-    catalog = open_catalog(warehouse)
+    capture, tables = open_capture(location(captures["parquet"]))
+    catalog = open_catalog(location(warehouse))
     trino.query("CREATE SCHEMA IF NOT EXISTS athena", "iceberg", "lakehouse")
     for name, files in tables.items():
         # Athena's raw_<table> is an external table over the DMS folder; here, the same rows.

@@ -12,7 +12,8 @@ from django.core.management import call_command
 
 from core.lake.layout import lake_schema
 from core.lake.warehouse import open_stores, open_warehouse
-from core.pipeline.status import delta_tables, iceberg_tables
+from core.pipeline.status import warehouse_status
+from core.storage import location
 from core.verify.lake import verify_lake
 
 # The shop is the session's, committed by its fixture; django_db makes the test database exist.
@@ -29,7 +30,7 @@ def apply(capture: Path | str, warehouse: Path | str, table_format: str, engine:
 
 
 def assert_same_as_source(database, warehouse: Path | str) -> None:
-    reports = verify_lake(database, warehouse)
+    reports = verify_lake(database, location(warehouse))
     wrong = {name: report for name, report in reports.items() if not report.same}
     assert not wrong, wrong
 
@@ -37,7 +38,7 @@ def assert_same_as_source(database, warehouse: Path | str) -> None:
 def each_table(warehouse: Path | str, query: str) -> dict[str, list[tuple]]:
     """`query` (with {name}: the table's current state; {name}_stored: every version) run
     over each table of the warehouse, as lakehouse_verify reads them."""
-    built = open_warehouse(warehouse)
+    built = open_warehouse(location(warehouse))
     stores = open_stores(built.location, built.table_format)
     duck = duckdb.connect()
     if not built.location.is_local:
@@ -69,9 +70,9 @@ def test_four_writers_give_the_same_tables(spark, capture, database, tmp_path):
         assert ("(Spark, local[2]" in out) == (engine == "spark")
         assert_same_as_source(database, warehouse)
         assert "nothing new" in apply(capture, warehouse, table_format, engine)
-    for table_format, lister in (("delta", delta_tables), ("iceberg", iceberg_tables)):
-        shown = lister(open_warehouse(warehouses[(table_format, "spark")]))  # the pipeline page
-        assert len(shown) == 8 and all(table.last_file for table in shown), shown
+    for table_format in ("delta", "iceberg"):
+        shown = warehouse_status(str(warehouses[(table_format, "spark")]), {})  # the page
+        assert len(shown.tables) == 8 and all(t.last_file for t in shown.tables), shown
     states = {key: current_state(warehouse) for key, warehouse in warehouses.items()}
     first = states[("delta", "python")]
     assert all(first.values())

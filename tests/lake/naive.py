@@ -22,6 +22,7 @@ import duckdb
 import pyarrow.parquet as pq
 
 from core.capture.reader import open_capture, read_file
+from core.storage import location
 
 MISTAKES = ("by_timestamp", "no_dedupe", "partition_join", "fixed_schema")
 
@@ -34,7 +35,7 @@ def naive_apply(
     capture: Path, mistake: str | None, deliveries: list[Path] | None = None
 ) -> duckdb.DuckDBPyConnection:
     """The capture applied to in-memory DuckDB tables, one per source table."""
-    found, tables = open_capture(capture)
+    found, tables = open_capture(location(capture))
     duck = duckdb.connect()
     duck.execute("SET TimeZone = 'UTC'")
     for name, files in tables.items():

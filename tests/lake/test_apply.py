@@ -27,6 +27,7 @@ from core.lake.warehouse import open_stores
 from core.replication.setup import drop_publication, setup_replication
 from core.seeding.seed import seed_all
 from core.simulation.runner import simulate
+from core.storage import location
 from core.verify.lake import verify_lake
 from tests.conftest import NOW
 
@@ -81,13 +82,13 @@ def params() -> dict:
 
 
 def assert_same(capture: Path, warehouse: Path) -> None:
-    reports = verify_lake(params(), warehouse)
+    reports = verify_lake(params(), location(warehouse))
     wrong = {name: report for name, report in reports.items() if not report.same}
     assert not wrong, wrong
 
 
 def apply_to(capture: Path, warehouse: Path, table_format: str) -> None:
-    apply.apply_capture(capture, warehouse, table_format=table_format)
+    apply.apply_capture(location(capture), location(warehouse), table_format=table_format)
 
 
 def test_the_lakehouse_equals_the_source_and_a_rerun_applies_nothing(
@@ -212,8 +213,8 @@ def test_a_full_load_file_after_the_changes_is_appended_through_a_crash(
 
 
 def table_state(capture: Path, warehouse: Path, name: str, table_format: str) -> pa.Table:
-    found, tables = open_capture(capture)
-    store = open_stores(warehouse, table_format)(
+    found, tables = open_capture(location(capture))
+    store = open_stores(location(warehouse), table_format)(
         name, lake_schema(tables[name].table, found.target)
     )
     store.taken()
@@ -278,7 +279,7 @@ def test_bad_input_is_one_line_and_applies_nothing(capture, tmp_path, table_form
     assert not warehouse.exists()
     other_format = "iceberg" if table_format == "delta" else "delta"
     apply_to(capture, tmp_path / "other_format", other_format)
-    assert f"holds {other_format} tables: use --format {other_format}" in fails(
+    assert f"holds {other_format} tables: use --table-format {other_format}" in fails(
         capture, tmp_path / "other_format"
     )
     other = tmp_path / "other"
@@ -288,7 +289,7 @@ def test_bad_input_is_one_line_and_applies_nothing(capture, tmp_path, table_form
     apply_to(capture, warehouse, table_format)
     assert "built from another capture" in fails(other)
     with pytest.raises(LakeError, match="holds no lakehouse tables"):
-        verify_lake(params(), tmp_path / "none")
+        verify_lake(params(), location(tmp_path / "none"))
 
 
 def test_the_readme_queries_answer_the_same_on_the_lake_and_the_source(
@@ -336,7 +337,7 @@ def test_the_exported_merge_run_in_duckdb_builds_the_same_tables(capture, tmp_pa
     Athena forms are parsed here, and run in tests/engines."""
     out = tmp_path / "sql"
     call_command("lakehouse_export", str(capture), "--output", str(out), stdout=io.StringIO())
-    _, tables = open_capture(capture)
+    _, tables = open_capture(location(capture))
     duck = duckdb.connect()
     duck.execute("SET TimeZone = 'America/New_York'")
     for name, files in tables.items():

@@ -15,7 +15,7 @@ from django.db import connection
 from core.lake import apply
 from core.lake.commits import FILES_KEY
 from core.lake.iceberg import NAMESPACE, catalog_name, open_catalog
-from core.lake.warehouse import WAREHOUSE_RECORD
+from core.lake.warehouse import WAREHOUSE_RECORD, open_warehouse
 from core.simulation.runner import simulate
 from core.storage import location
 from core.verify.lake import verify_lake, verify_manifest
@@ -56,7 +56,7 @@ def capture(shop, s3_url, pair) -> str:
 
 
 def assert_same(warehouse: str) -> None:
-    reports = verify_lake(connection.get_connection_params(), warehouse)
+    reports = verify_lake(connection.get_connection_params(), location(warehouse))
     wrong = {name: report for name, report in reports.items() if not report.same}
     assert not wrong, wrong
 
@@ -69,12 +69,12 @@ def files_recorded(warehouse: str, table_format: str) -> Counter:
         from deltalake import DeltaTable
 
         options = where.settings.delta_options()
-        for name in apply.open_warehouse(where).tables:
+        for name in open_warehouse(where).tables:
             table = DeltaTable(where.uri(name), storage_options=options)
             for commit in table.history():
                 counted.update(f"{name}/{f}" for f in json.loads(commit.get(FILES_KEY, "[]")))
         return counted
-    catalog = open_catalog(where)
+    catalog = open_catalog(location(where))
     for _, name in catalog.list_tables(NAMESPACE):
         for snapshot in catalog.load_table((NAMESPACE, name)).snapshots():
             recorded = snapshot.summary.additional_properties.get(FILES_KEY, "[]")
@@ -106,7 +106,7 @@ def test_the_lakehouse_on_s3_equals_the_source(capture, s3_url, pair):
     else:  # registered in PostgreSQL under the warehouse's own catalog name
         name = catalog_name(where)  # the bucket and prefix as one identifier
         assert re.fullmatch(r"lakehouse_[a-z0-9_]+_lake", name), name
-        assert ("lakehouse", "core_order") in open_catalog(where).list_tables(NAMESPACE)
+        assert ("lakehouse", "core_order") in open_catalog(location(where)).list_tables(NAMESPACE)
 
 
 def test_an_apply_overtaken_by_another_plans_again_and_applies_nothing_twice(
@@ -121,7 +121,7 @@ def test_an_apply_overtaken_by_another_plans_again_and_applies_nothing_twice(
     def overtake() -> None:
         if not overtaken:  # once: the other apply runs to its end right here
             overtaken.append(True)
-            apply.apply_capture(capture, warehouse, table_format=pair[1])
+            apply.apply_capture(location(capture), location(warehouse), table_format=pair[1])
 
     def overtaking_after(real):
         def step(*args):
@@ -137,7 +137,7 @@ def test_an_apply_overtaken_by_another_plans_again_and_applies_nothing_twice(
     store = DeltaStore if pair[1] == "delta" else IcebergStore
     # Once the table is made (or found) and planned from, before the full load's append.
     monkeypatch.setattr(store, "writable", overtaking_after(store.writable))
-    apply.apply_capture(capture, warehouse, table_format=pair[1])
+    apply.apply_capture(location(capture), location(warehouse), table_format=pair[1])
     assert overtaken
     assert_same(warehouse)
     assert max(files_recorded(warehouse, pair[1]).values()) == 1
@@ -147,7 +147,7 @@ def test_an_apply_overtaken_by_another_plans_again_and_applies_nothing_twice(
     overtaken.clear()
     # Once the batch is read, before its merge.
     monkeypatch.setattr(apply, "last_change_per_key", overtaking_after(apply.last_change_per_key))
-    apply.apply_capture(capture, warehouse, table_format=pair[1])
+    apply.apply_capture(location(capture), location(warehouse), table_format=pair[1])
     assert overtaken
     assert_same(warehouse)
     assert max(files_recorded(warehouse, pair[1]).values()) == 1
@@ -173,7 +173,7 @@ def test_chaos_delivery_into_s3_applied_round_by_round_gives_the_source(capture,
     for _ in range(40):
         out = io.StringIO()
         call_command("deliver_chaos", capture, delivered, "--seed", "5", stdout=out)
-        apply.apply_capture(delivered, warehouse, table_format="delta")
+        apply.apply_capture(location(delivered), location(warehouse), table_format="delta")
         if "everything delivered" in out.getvalue():
             break
     assert "everything delivered" in out.getvalue()
@@ -193,14 +193,14 @@ def test_the_manifest_and_the_exported_sql_on_s3(shop, s3_url, pair, tmp_path):
     )  # fmt: skip
     assert f"{capture}/manifest.json" in out.getvalue()
     drain(capture, "--manifest")
-    apply.apply_capture(capture, warehouse, table_format="iceberg")
+    apply.apply_capture(location(capture), location(warehouse), table_format="iceberg")
     out = io.StringIO()
     call_command(
         "lakehouse_verify", "--warehouse", warehouse, "--manifest", f"{capture}/manifest.json",
         stdout=out,
     )  # fmt: skip
     assert out.getvalue().strip().endswith("tables = manifest")
-    assert verify_manifest(f"{capture}/manifest.json", warehouse, "one-key-lifecycle").same
+    assert verify_manifest(location(capture), location(warehouse), "one-key-lifecycle").same
     call_command("lakehouse_export", capture, "--output", f"{s3_url}/sql", stdout=io.StringIO())
     written = {file.key for file in location(f"{s3_url}/sql").files()}
     assert {"glue_job.py", "spark/core_order.sql", "athena/core_order.sql"} <= written

@@ -24,6 +24,7 @@ from core.lake.maintain import maintain_warehouse
 from core.lake.warehouse import WAREHOUSE_RECORD, open_stores
 from core.models import Product, Tenant
 from core.simulation.runner import simulate
+from core.storage import location
 from tests.factories import ProductFactory
 from tests.lake.test_apply import apply_to, assert_same, captured, drain, pair, table_format
 
@@ -38,8 +39,8 @@ def capture(pair, tmp_path) -> Iterator[Path]:
 
 
 def store_of(capture: Path, warehouse: Path, name: str, table_format: str):
-    found, tables = open_capture(capture)
-    store = open_stores(warehouse, table_format)(
+    found, tables = open_capture(location(capture))
+    store = open_stores(location(warehouse), table_format)(
         name, lake_schema(tables[name].table, found.target)
     )
     store.taken()
@@ -65,7 +66,9 @@ def tombstones_of(store) -> list[tuple]:
 
 def maintain_now(warehouse: Path, **options):
     """Maintenance that keeps no history and no grace: everything that can go, goes."""
-    return maintain_warehouse(warehouse, retain_hours=0, tombstone_grace_hours=0, **options)
+    return maintain_warehouse(
+        location(warehouse), retain_hours=0, tombstone_grace_hours=0, **options
+    )
 
 
 def test_maintenance_compacts_drops_tombstones_and_keeps_the_source(
@@ -95,7 +98,7 @@ def test_maintenance_compacts_drops_tombstones_and_keeps_the_source(
     simulate(seed=21, rate=0, count=300)  # the tables go on taking changes, deletes too
     drain(capture)
     apply_to(capture, warehouse, table_format)
-    young = maintain_warehouse(warehouse, retain_hours=0, tombstone_grace_hours=24)
+    young = maintain_warehouse(location(warehouse), retain_hours=0, tombstone_grace_hours=24)
     assert sum(table.tombstones_dropped for table in young.values()) == 0  # the grace period
     assert sum(table.partitions for table in young.values()) > 0
     assert_same(capture, warehouse)

@@ -17,6 +17,7 @@ from core.replication.setup import drop_publication, setup_replication
 from core.replication.tail import run_capture
 from core.seeding.seed import seed_all
 from core.simulation.scenarios import ADDED_COLUMN, SCENARIOS
+from core.storage import location
 from core.verify.lake import verify_lake, verify_manifest
 from core.verify.manifest import MANIFEST_FILE
 from tests.conftest import NOW
@@ -74,10 +75,10 @@ def assert_applied_right(capture: Path, tmp_path: Path) -> None:
     params = connection.get_connection_params()
     for table_format in ("delta", "iceberg"):
         warehouse = tmp_path / table_format
-        apply_capture(capture, warehouse, table_format=table_format)
-        wrong = {n: r for n, r in verify_lake(params, warehouse).items() if not r.same}
+        apply_capture(location(capture), location(warehouse), table_format=table_format)
+        wrong = {n: r for n, r in verify_lake(params, location(warehouse)).items() if not r.same}
         assert not wrong, (table_format, wrong)
-        report = verify_manifest(capture / MANIFEST_FILE, warehouse)
+        report = verify_manifest(location(capture), location(warehouse))
         assert report.same, (table_format, report)
 
 
@@ -93,7 +94,7 @@ def naive_matches_manifest(
         (folder / name).mkdir(parents=True)
         duck.execute(f"COPY \"{name}\" TO '{folder / name / 'rows.parquet'}' (FORMAT parquet)")
     duck.close()
-    return verify_manifest(capture / MANIFEST_FILE, folder).same
+    return verify_manifest(location(capture), location(folder)).same
 
 
 def test_the_manifest_check_reads_tables_another_engine_wrote(shop, tmp_path):
@@ -107,15 +108,15 @@ def test_the_manifest_check_reads_tables_another_engine_wrote(shop, tmp_path):
     drain(shop)
     run(shop, "one-key-lifecycle")
     duck = naive_apply(shop, None)
-    catalog = open_catalog(tmp_path / "iceberg")
+    catalog = open_catalog(location(tmp_path / "iceberg"))
     for (name,) in duck.execute("SHOW TABLES").fetchall():
         rows = duck.execute(f'SELECT * FROM "{name}"').to_arrow_table()
         by_tenant = ["tenant_id"] if "tenant_id" in rows.column_names else None
         write_deltalake(str(tmp_path / "delta" / name), rows, partition_by=by_tenant)
         catalog.create_table((NAMESPACE, name), schema=rows.schema).append(rows)
     duck.close()
-    assert verify_manifest(shop / MANIFEST_FILE, tmp_path / "delta").same
-    assert verify_manifest(shop / MANIFEST_FILE, tmp_path / "iceberg").same
+    assert verify_manifest(location(shop), location(tmp_path / "delta")).same
+    assert verify_manifest(location(shop), location(tmp_path / "iceberg")).same
 
 
 @pytest.mark.parametrize("name", sorted(CATCHES))
@@ -138,8 +139,8 @@ def test_toast_values_survive_updates_and_identity_default_loses_them(shop, tmp_
     with connection.cursor() as cursor:
         cursor.execute("ALTER TABLE core_event REPLICA IDENTITY DEFAULT")
     run(shop, "toast", size="1")
-    apply_capture(shop, tmp_path / "delta", table_format="delta")
-    report = verify_manifest(shop / MANIFEST_FILE, tmp_path / "delta")
+    apply_capture(location(shop), location(tmp_path / "delta"), table_format="delta")
+    report = verify_manifest(location(shop), location(tmp_path / "delta"))
     assert not report.same
     assert [name for name, tenants in report.tables.items() if tenants] == ["core_event"]
     out = io.StringIO()
@@ -157,7 +158,7 @@ def test_a_column_added_mid_stream_reaches_the_lake(shop, tmp_path):
     notes: list[str] = []
     follower = threading.Thread(
         target=lambda: run_capture(
-            connection.get_connection_params(), slot="scenarios", output=shop, follow=True,
+            connection.get_connection_params(), slot="scenarios", output=location(shop), follow=True,
             batch_seconds=1, should_stop=stop.is_set, on_note=notes.append,
         )
     )  # fmt: skip
@@ -194,7 +195,7 @@ def test_scenario_list_and_bad_input(shop, tmp_path):
     drain(shop)
     run(shop, "hot-key")
     drain(shop, "--manifest")  # the end of the capture, the default checkpoint
-    apply_capture(shop, tmp_path / "lake")
+    apply_capture(location(shop), location(tmp_path / "lake"))
     with pytest.raises(CommandError, match="no checkpoint 'nope' in the manifest: it has hot-key"):
         quiet("lakehouse_verify", "--warehouse", str(tmp_path / "lake"), "--manifest",
               str(shop / MANIFEST_FILE), "--checkpoint", "nope")  # fmt: skip
@@ -222,7 +223,7 @@ def test_files_applied_as_s3_events_deliver_them_need_the_sequence_guard(shop, t
     delivered, seen, deliveries = tmp_path / "delivered", {}, []
     for _ in range(40):
         out = quiet("deliver_chaos", str(shop), str(delivered), "--seed", "2")
-        apply_capture(delivered, tmp_path / "lake")
+        apply_capture(location(delivered), location(tmp_path / "lake"))
         arrived = sorted(
             path for path in (delivered / "public").rglob("*")
             if path.is_file() and not path.name.startswith(".")
@@ -232,7 +233,7 @@ def test_files_applied_as_s3_events_deliver_them_need_the_sequence_guard(shop, t
         deliveries += arrived
         if "everything delivered" in out:
             break
-    assert verify_manifest(shop / MANIFEST_FILE, tmp_path / "lake").same
+    assert verify_manifest(location(shop), location(tmp_path / "lake")).same
     assert len(deliveries) > len(seen)  # some files came twice
     naive = naive_apply(delivered, None, deliveries)
     naive.close()

@@ -22,7 +22,7 @@ from core.capture.target import LOAD_SEQUENCE, S3Target, change_range
 from core.models import Customer, Event, Order, Product
 from core.replication.connections import read_tables
 from core.source.sessions import session_params
-from core.storage import LocalLocation, StoredFile
+from core.storage import LocalLocation, StoredFile, location
 from core.verify.capture import verify_capture
 from tests.seeded import (
     events_grow_past,
@@ -79,7 +79,7 @@ def make_changes(round_number: int) -> None:
 
 
 def report_of(folder: Path) -> dict:
-    return verify_capture(params(), folder)
+    return verify_capture(params(), location(folder))
 
 
 def assert_same(folder: Path) -> None:
@@ -100,7 +100,7 @@ def stored(path: Path) -> StoredFile:
 
 
 def rows_of(folder: Path, table: str, files: list[Path]) -> list[dict]:
-    capture = Capture.load(folder)
+    capture = Capture.load(location(folder))
     schema = read_tables(params())[table]
     return [row for path in files for row in read_rows(stored(path), schema, capture.target)]
 
@@ -128,7 +128,7 @@ def test_files_are_what_the_exported_s3_settings_make_dms_write(world, tmp_path)
         tail(folder, "--data-format", data_format, slot=f"tail_{data_format}")
         make_changes(0 if data_format == "parquet" else 1)
         tail(folder, slot=f"tail_{data_format}")
-        capture = Capture.load(folder)
+        capture = Capture.load(location(folder))
         assert capture.target.s3_settings() == {**exported, "DataFormat": data_format}
         target = capture.target
         for table in ("core_customer", "core_product"):
@@ -200,7 +200,7 @@ def test_one_change_sequence_in_commit_order_with_the_full_load_below(world, tmp
     simulation.communicate(timeout=60)
     tail(tmp_path)
     assert_same(tmp_path)
-    capture = Capture.load(tmp_path)
+    capture = Capture.load(location(tmp_path))
     changes, loads = [], []
     for table in read_tables(params()):
         folder = tmp_path / "public" / table
@@ -302,7 +302,7 @@ def test_load_files_split_at_max_file_size_and_a_kill_between_them_starts_again(
     make_changes(0)
     tail(output, "--s3-settings", settings)
     events = sorted(p.name for p in (output / "public/core_event").rglob("LOAD*"))
-    assert Capture.load(output).target.max_file_size == 16
+    assert Capture.load(location(output)).target.max_file_size == 16
     assert len(events) > 9 and events[9] == "LOAD0000000A.csv"  # counted in hex
     assert all(p.stat().st_size < 20 * 1024 for p in (output / "public").rglob("LOAD*"))
     make_changes(1)
@@ -532,7 +532,7 @@ def test_verify_finds_sequences_that_go_back(captured):
 
 def test_verify_finds_a_full_load_stamped_after_a_change(captured):
     load = next((captured / "public/core_customer").rglob("LOAD*"))
-    loaded_at = Capture.load(captured).loaded_at
+    loaded_at = Capture.load(location(captured)).loaded_at
     load.write_text(load.read_text().replace(loaded_at, "2999-01-01 00:00:00.000000"))
     problems = stream_problems(captured, "core_customer")
     assert any("full-load rows are stamped" in problem for problem in problems), problems

@@ -43,7 +43,7 @@ def tail(url: str, *args: str) -> tuple[str, str]:
 
 
 def assert_same(url: str) -> None:
-    reports = verify_capture(params(), url)
+    reports = verify_capture(params(), location(url))
     wrong = {name: report for name, report in reports.items() if not report.same}
     assert not wrong, wrong
 
@@ -54,7 +54,7 @@ def keys(url: str, under: str = "") -> list[str]:
 
 def change_rows(url: str, table: str) -> list[dict]:
     where = location(url)
-    capture = Capture.load(where)
+    capture = Capture.load(location(where))
     schema = read_tables(params())[table]
     files = [f for f in where.files(f"public/{table}") if change_range(f.name)]
     return [row for file in files for row in read_rows(file, schema, capture.target)]
@@ -70,7 +70,7 @@ def test_a_capture_on_s3_equals_the_source_in_the_dms_layout(world, s3_url, data
     out = io.StringIO()
     call_command("verify_cdc", s3_url, stdout=out)
     assert "snapshot + changes = source" in out.getvalue()
-    capture = Capture.load(s3_url)
+    capture = Capture.load(location(s3_url))
     assert capture.target.s3_settings() == S3Target(data_format=data_format).s3_settings()
     date = capture.loaded_at[:10].replace("-", "/")
     suffix = capture.target.suffix
@@ -101,10 +101,10 @@ def test_a_kill_at_any_window_neither_loses_nor_repeats(world, s3_url, point, tm
     if point == "before-capture-record":
         # The batch's files are in the bucket, but the record does not name them: readers
         # leave them alone, and the restart deletes them.
-        capture = Capture.load(s3_url)
+        capture = Capture.load(location(s3_url))
         unrecorded = [k for k in keys(s3_url, "public") if not capture.records(k.rsplit("/")[-1])]
         assert unrecorded
-        _, tables = open_capture(s3_url)
+        _, tables = open_capture(location(s3_url))
         taken = {file.key for files in tables.values() for file in files.ordered}
         assert not taken & set(unrecorded)
     make_changes(1)  # new work arrives before the restart
@@ -161,8 +161,8 @@ def test_a_lost_lease_and_a_record_changed_behind_its_back_stop_the_writer(world
     lease.renewed = 0  # due for renewal
     with pytest.raises(StorageError, match="lost the lease"):
         lease.keep()
-    capture = Capture.load(where)
-    other = Capture.load(where)
+    capture = Capture.load(location(where))
+    other = Capture.load(location(where))
     other.flushed_lsn += 1
     other.save(where)  # another writer replaces the record
     with pytest.raises(CaptureError, match="changed by another writer"):

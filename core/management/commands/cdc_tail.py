@@ -6,21 +6,19 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
 from core.capture.target import S3Target
-from core.errors import ProjectError, ReplicationSetupError
-from core.management.arguments import at_least, usage_error
+from core.errors import ReplicationSetupError, TargetSettingsError
+from core.management.arguments import at_least, file_place, place, usage_error
+from core.management.base import ProjectCommand
 from core.management.live import LiveView
 from core.replication.setup import valid_name
 from core.replication.tail import Totals, Transaction, run_capture
-from core.storage import file_at, location
-from core.storage.registry import record_capture
 from core.verify.manifest import MANIFEST_FILE, write_checkpoint
 
 
-class Command(BaseCommand):
+class Command(ProjectCommand):
     help = (
         "Read a logical replication slot with test_decoding (as DMS does) and show each change "
         "as DMS would write it: Op (I/U/D), commit timestamp, table and values. With --output "
@@ -55,6 +53,7 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--output",
+            type=place,
             metavar="CAPTURE",
             help="write DMS's S3 layout into this folder, or s3://BUCKET/PREFIX (the local S3 "
             "store, or the one the AWS_* settings name); default: show the changes instead",
@@ -74,7 +73,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--manifest",
             nargs="?",
-            const="",
+            type=file_place,
+            const=(None, ""),
             metavar="FILE",
             help="with --output: when the capture stops, add the source's state to the expected "
             "results, the capture's manifest (CAPTURE/manifest.json, the default FILE); run it "
@@ -105,22 +105,19 @@ class Command(BaseCommand):
         try:
             valid_name("slot", slot)
         except ReplicationSetupError as error:
-            raise CommandError(f"--slot: {error}") from None
+            raise usage_error(f"--slot: {error}") from None
         if manifest is not None and not output:
             raise usage_error("--manifest goes with --output")
         target = self.target(s3_settings, data_format)
         self.format = format
-        try:
-            where = location(output) if output else None
-            if manifest:  # a FILE was given: it can only be the capture's own
-                folder, name = file_at(manifest)
-                if name != MANIFEST_FILE or not folder.same_as(where):
-                    raise usage_error(
-                        f"--manifest: a capture's manifest is {where.uri(MANIFEST_FILE)}, not "
-                        f"{manifest}"
-                    )
-        except ProjectError as error:
-            raise usage_error(f"--output: {error}") from None
+        where = output
+        if manifest is not None and manifest[0] is not None:  # a FILE: only the capture's own
+            folder, name = manifest
+            if name != MANIFEST_FILE or not folder.same_as(where):
+                raise usage_error(
+                    f"--manifest: a capture's manifest is {where.uri(MANIFEST_FILE)}, not "
+                    f"{folder.uri(name)}"
+                )
         stopping = []
         self.stderr.style_func = None  # progress and notes, not errors: no red on a terminal
         self.view = LiveView(self.stderr, logging.getLogger("lakehouse.cdc_tail"))
@@ -143,22 +140,15 @@ class Command(BaseCommand):
                 create_slot=create_slot,
                 on_progress=self.progress if where is not None else None,
             )
-        except ProjectError as error:
-            raise CommandError(str(error)) from None
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             self.view.clear()
-        if where is not None:
-            record_capture(where, slot)
         self.summary(totals, slot, output)
         if manifest is not None:
             with connection.cursor() as cursor:
-                try:
-                    taken = write_checkpoint(where, cursor, "end of capture")
-                except ProjectError as error:
-                    raise CommandError(str(error)) from None
-            self.stderr.write(f"expected results at {taken['lsn']} in {where.uri(MANIFEST_FILE)}")
+                taken = write_checkpoint(where, cursor, "end of capture")
+            self.stdout.write(f"expected results at {taken['lsn']} in {where.uri(MANIFEST_FILE)}")
 
     def target(self, settings: str | None, data_format: str | None) -> S3Target | None:
         """The settings asked for, if any (a folder otherwise keeps its own)."""
@@ -169,7 +159,7 @@ class Command(BaseCommand):
             try:
                 target = S3Target.from_s3_settings(json.loads(Path(settings).read_text()))
             except (OSError, ValueError, TypeError) as error:
-                raise CommandError(f"--s3-settings {settings}: {error}") from None
+                raise TargetSettingsError(f"--s3-settings {settings}: {error}") from None
         return replace(target, data_format=data_format) if data_format else target
 
     def progress(self, totals: Totals) -> None:

@@ -1,14 +1,15 @@
 import json
 
-from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
+from core.errors import ProjectError
 from core.management.arguments import at_least
+from core.management.base import ProjectCommand
 from core.replication.checks import FAIL, PASS, run_checks
 from core.replication.setup import DEFAULT_PUBLICATION
 
 
-class Command(BaseCommand):
+class Command(ProjectCommand):
     help = (
         "Check that this PostgreSQL is ready to be an AWS DMS source (and a Debezium one): "
         "version, wal_level, slots and senders, wal_sender_timeout, replication rights, "
@@ -56,4 +57,4 @@ class Command(BaseCommand):
             self.stdout.write(f"{len(results)} checks: {failed} failed, {warned} {warnings}")
         failed = sum(check.status == FAIL for check in results)
         if failed:
-            raise CommandError(f"{failed} checks failed: see the fixes above", returncode=1)
+            raise ProjectError(f"{failed} checks failed: see the fixes above")

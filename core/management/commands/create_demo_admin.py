@@ -1,11 +1,11 @@
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
 
+from core.management.base import ProjectCommand
 from core.management.demo_admin import ensure_demo_admin
 
 
-class Command(BaseCommand):
+class Command(ProjectCommand):
     help = (
         "Create the admin user `admin` with a generated password (kept in .localdb/admin-password) "
         "if it does not exist, and print how to log in."

@@ -1,11 +1,9 @@
-from django.core.management.base import BaseCommand, CommandError
-
 from core.capture.chaos import deliver_round
-from core.errors import ProjectError
-from core.management.arguments import at_least
+from core.management.arguments import at_least, place
+from core.management.base import ProjectCommand
 
 
-class Command(BaseCommand):
+class Command(ProjectCommand):
     help = (
         "Copy a capture folder the way S3 events deliver it at worst, a round per run: part "
         "of the files waiting, shuffled; some only under a hidden temporary name until the next "
@@ -15,10 +13,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "capture", help="the capture (cdc_tail's --output: a folder or s3://BUCKET/PREFIX)"
+            "capture",
+            type=place,
+            help="the capture (cdc_tail's --output: a folder or s3://BUCKET/PREFIX)",
         )
         parser.add_argument(
-            "destination", help="the folder, or s3://BUCKET/PREFIX, to deliver into"
+            "destination", type=place, help="the folder, or s3://BUCKET/PREFIX, to deliver into"
         )
         parser.add_argument(
             "--seed", type=int, default=1, help="the rounds are a function of it (default 1)"
@@ -29,10 +29,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, capture, destination, seed, rounds, **options):
         for _ in range(rounds):
-            try:
-                done = deliver_round(capture, destination, seed)
-            except ProjectError as error:
-                raise CommandError(str(error)) from None
+            done = deliver_round(capture, destination, seed)
             self.stdout.write(
                 f"round {done.number}: {files(done.delivered)} delivered, {done.again} again, "
                 f"{done.unfinished} still uploading, {done.waiting} delayed"

@@ -1,11 +1,11 @@
 import argparse
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
 from core.errors import UnknownColumn
 from core.management.arguments import at_least, renamed
+from core.management.base import ProjectCommand
 from core.replication.export import MIN_LOB_MAX_KB, export_dms
 
 
@@ -18,7 +18,7 @@ def table_column(value: str) -> tuple[str, str]:
     return table, column
 
 
-class Command(BaseCommand):
+class Command(ProjectCommand):
     help = (
         "Write the hand-off to Terraform into a folder: table-mappings.json (the core tables, "
         "with optional transformations), task-settings.json (limited LOB mode sized from the "
@@ -81,6 +81,6 @@ class Command(BaseCommand):
                     exclude_columns=exclude_column,
                 )
         except UnknownColumn as error:
-            raise CommandError(f"--exclude-column: {error}") from None
+            raise UnknownColumn(f"--exclude-column: {error}") from None
         for path in written.values():
             self.stdout.write(f"wrote {path}")

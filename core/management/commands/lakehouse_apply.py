@@ -1,18 +1,20 @@
 import time
 
-from django.core.management.base import BaseCommand, CommandError
-
 from core.capture.reader import open_capture
-from core.errors import ProjectError
 from core.lake.apply import TableApplied, apply_capture
-from core.lake.warehouse import FORMATS
+from core.lake.store import TableFormat
 from core.lake.writer import give_back_freed_memory
-from core.management.arguments import renamed
-from core.storage import location
-from core.storage.registry import record_warehouse
+from core.management.arguments import (
+    TABLE_FORMATS,
+    place,
+    renamed,
+    table_format,
+    usage_error,
+)
+from core.management.base import ProjectCommand
 
 
-class Command(BaseCommand):
+class Command(ProjectCommand):
     help = (
         "Apply a cdc_tail capture folder to Delta Lake or Iceberg tables: full load first, "
         "then changes in change-sequence order, the last change per key appended as a new "
@@ -23,21 +25,25 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("capture", help="a cdc_tail --output folder, or its s3://BUCKET/PREFIX")
+        parser.add_argument(
+            "capture", type=place, help="a cdc_tail --output folder, or its s3://BUCKET/PREFIX"
+        )
         parser.add_argument(
             "--warehouse",
+            type=place,
             required=True,
             help="where the tables are kept: a folder, or s3://BUCKET/PREFIX",
         )
         parser.add_argument(
             "--table-format",
-            choices=FORMATS,
-            default="delta",
+            type=table_format,
+            metavar=TABLE_FORMATS,
+            default=TableFormat.DELTA,
             help="delta: Delta Lake tables at WAREHOUSE/<table> (the default); iceberg: Apache "
             "Iceberg tables, namespace lakehouse, in a SQLite catalog at WAREHOUSE/catalog.db "
             "(for an s3:// warehouse: in PostgreSQL, database lakehouse_catalog)",
         )
-        renamed(parser, "--format", "--table-format", choices=FORMATS)
+        renamed(parser, "--format", "--table-format", type=table_format)
         parser.add_argument(
             "--engine",
             choices=("python", "spark"),
@@ -53,33 +59,30 @@ class Command(BaseCommand):
             "the capture and the warehouse; under spark-submit, its own --master",
         )
 
-    def handle(self, *args, capture, warehouse, table_format, engine, master, verbosity, **options):
+    def handle(self, *args, capture, warehouse, engine, master, verbosity, **options):
+        table_format = options["table_format"]
         if master and engine != "spark":
-            raise CommandError("--master says where Spark runs: give it with --engine spark")
+            raise usage_error("--master says where Spark runs: give it with --engine spark")
         give_back_freed_memory()
         started = time.monotonic()
-        try:
-            runner, spark_said = None, ""
-            if engine == "spark":
-                from core.lake.spark import spark_engine
+        runner, spark_said = None, ""
+        if engine == "spark":
+            from core.lake.spark import spark_engine
 
-                # A wrong capture or warehouse is told before the JVM starts.
-                open_capture(capture)
-                location(warehouse).check()
-                runner = spark_engine(location(capture), location(warehouse), table_format, master)
-                # The JVM's start is reported apart: a cluster's driver pays it once.
-                spark_said = f"; its JVM started in {time.monotonic() - started:.1f}s"
-                started = time.monotonic()
-            result = apply_capture(
-                capture,
-                warehouse,
-                table_format=table_format,
-                on_table=self.report if verbosity >= 2 else None,
-                engine=runner,
-            )
-        except ProjectError as error:
-            raise CommandError(str(error)) from None
-        record_warehouse(location(warehouse), table_format, location(capture))
+            # A wrong capture or warehouse is told before the JVM starts.
+            open_capture(capture)
+            warehouse.check()
+            runner = spark_engine(capture, warehouse, table_format, master)
+            # The JVM's start is reported apart: a cluster's driver pays it once.
+            spark_said = f"; its JVM started in {time.monotonic() - started:.1f}s"
+            started = time.monotonic()
+        result = apply_capture(
+            capture,
+            warehouse,
+            table_format=table_format,
+            on_table=self.report if verbosity >= 2 else None,
+            engine=runner,
+        )
         seconds = time.monotonic() - started
         rows = sum(table.rows for table in result.tables.values())
         if verbosity >= 1:

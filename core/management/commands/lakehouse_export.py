@@ -1,9 +1,7 @@
-from django.core.management.base import BaseCommand, CommandError
-
 from core.capture.reader import open_capture
-from core.errors import ProjectError
 from core.lake.export import create_sql, current_sql, glue_job, merge_sql
-from core.storage import location
+from core.management.arguments import place
+from core.management.base import ProjectCommand
 
 # Where each engine's MERGE writes and what it reads.
 TARGETS = {
@@ -13,7 +11,7 @@ TARGETS = {
 }
 
 
-class Command(BaseCommand):
+class Command(ProjectCommand):
     help = (
         "Write, for each table of a capture, the CREATE TABLE and the MERGE that lakehouse_apply "
         "runs (the last change per key by the change sequence; update when newer, insert when "
@@ -25,27 +23,25 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument(
             "capture",
+            type=place,
             help="a capture: a cdc_tail --output folder, or its s3://BUCKET/PREFIX (for the "
             "schema)",
         )
         parser.add_argument(
             "--output",
+            type=place,
             default="lakehouse-sql",
             help="where to write: a folder, or s3://BUCKET/PREFIX (where Glue looks for job "
             "scripts); default lakehouse-sql/",
         )
 
     def handle(self, *args, capture, output, **options):
-        try:
-            found, tables = open_capture(capture)
-            folder = location(output)
-            folder.check()
-            self.write_all(found, tables, folder)
-        except ProjectError as error:
-            raise CommandError(str(error)) from None
+        found, tables = open_capture(capture)
+        output.check()
+        self.write_all(found, tables, output)
         self.stdout.write(
             f"wrote {len(tables)} tables' CREATE and MERGE, and views of their current state, "
-            f"for duckdb, spark and athena, and glue_job.py, into {folder}"
+            f"for duckdb, spark and athena, and glue_job.py, into {output}"
         )
 
     def write_all(self, found, tables, folder) -> None:

@@ -1,14 +1,12 @@
 import time
 
-from django.core.management.base import BaseCommand, CommandError
-
-from core.errors import ProjectError
 from core.lake.maintain import TableMaintained, maintain_warehouse
 from core.lake.writer import give_back_freed_memory
-from core.management.arguments import at_least
+from core.management.arguments import at_least, place
+from core.management.base import ProjectCommand
 
 
-class Command(BaseCommand):
+class Command(ProjectCommand):
     help = (
         "Keep a warehouse's tables small and quick to read, safe while lakehouse_apply runs: "
         "compact each partition to the newest version of each key, drop the tombstones no "
@@ -18,7 +16,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--warehouse", required=True, help="the tables: a folder, or s3://BUCKET/PREFIX"
+            "--warehouse",
+            type=place,
+            required=True,
+            help="the tables: a folder, or s3://BUCKET/PREFIX",
         )
         parser.add_argument(
             "--retain-hours",
@@ -39,15 +40,12 @@ class Command(BaseCommand):
     def handle(self, *args, warehouse, retain_hours, tombstone_grace_hours, verbosity, **options):
         give_back_freed_memory()
         started = time.monotonic()
-        try:
-            report = maintain_warehouse(
-                warehouse,
-                retain_hours=retain_hours,
-                tombstone_grace_hours=tombstone_grace_hours,
-                on_table=self.report if verbosity >= 1 else None,
-            )
-        except ProjectError as error:
-            raise CommandError(str(error)) from None
+        report = maintain_warehouse(
+            warehouse,
+            retain_hours=retain_hours,
+            tombstone_grace_hours=tombstone_grace_hours,
+            on_table=self.report if verbosity >= 1 else None,
+        )
         if verbosity >= 1:
             replaced = sum(table.partitions for table in report.values())
             dropped = sum(table.tombstones_dropped for table in report.values())

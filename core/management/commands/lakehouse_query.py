@@ -1,11 +1,12 @@
 from datetime import datetime
 from decimal import Decimal
 
-from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from core.errors import ProjectError
+from core.errors import Differences
 from core.lake.query import ask_lake, run_queries
+from core.management.arguments import place
+from core.management.base import ProjectCommand
 
 WIDTH = 46
 
@@ -25,7 +26,7 @@ def line(row: tuple | None) -> str:
     return text if len(text) <= WIDTH else text[: WIDTH - 1] + "…"
 
 
-class Command(BaseCommand):
+class Command(ProjectCommand):
     help = (
         "Run the README's four sample queries with DuckDB over the lakehouse tables and with "
         "PostgreSQL over the source, and print each answer beside the other, with a verdict. "
@@ -37,6 +38,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument(
             "--warehouse",
+            type=place,
             required=True,
             help="lakehouse_apply's --warehouse (a folder, or s3://BUCKET/PREFIX)",
         )
@@ -49,10 +51,7 @@ class Command(BaseCommand):
     def handle(self, *args, warehouse, sql, **options):
         if sql is not None:
             return self.ask(warehouse, sql)
-        try:
-            answers = run_queries(connection.get_connection_params(), warehouse)
-        except ProjectError as error:
-            raise CommandError(str(error)) from None
+        answers = run_queries(connection.get_connection_params(), warehouse)
         for answer in answers:
             verdict = "same answer" if answer.same else "DIFFERENT ANSWERS"
             self.stdout.write(f"\n{answer.title}: {verdict}")
@@ -63,14 +62,11 @@ class Command(BaseCommand):
                 self.stdout.write(f"  {line(ours):<{WIDTH}} | {line(theirs)}")
         different = [answer.title for answer in answers if not answer.same]
         if different:
-            raise CommandError(f"different answers: {', '.join(different)}", returncode=1)
+            raise Differences(f"different answers: {', '.join(different)}")
         self.stdout.write(f"\nall {len(answers)} queries give the same answer on both sides")
 
-    def ask(self, warehouse: str, sql: str) -> None:
-        try:
-            columns, rows = ask_lake(warehouse, sql)
-        except ProjectError as error:
-            raise CommandError(str(error)) from None
+    def ask(self, warehouse, sql: str) -> None:
+        columns, rows = ask_lake(warehouse, sql)
         self.stdout.write("\t".join(columns))
         for row in rows:
             self.stdout.write("\t".join("" if value is None else str(value) for value in row))

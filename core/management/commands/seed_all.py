@@ -1,9 +1,18 @@
-from django.core.management.base import CommandError
+import argparse
 
 from core.generation.profiles import scale_factor
 from core.management.arguments import at_least
 from core.management.seeding_command import SeedCommand
 from core.seeding.seed import CUSTOMERS_PER_BATCH, plan_all, seed_all
+
+
+def scale(text: str) -> str:
+    """--scale's value, checked as it is parsed: a bad one is a usage error (exit status 2)."""
+    try:
+        scale_factor(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
 
 
 class Command(SeedCommand):
@@ -16,6 +25,7 @@ class Command(SeedCommand):
     def add_arguments(self, parser):
         parser.add_argument(
             "--scale",
+            type=scale,
             default="small",
             help="small, medium, large, or a positive multiple of large such as 5 (default small)",
         )
@@ -53,10 +63,6 @@ class Command(SeedCommand):
         batch_size: int,
         **options,
     ):
-        try:
-            scale_factor(scale)
-        except ValueError as error:
-            raise CommandError(f"--scale: {error}") from None
         if plan:
             self.stdout.write(f"Plan for --scale {scale} --seed {seed} (nothing written):")
             return plan_all(scale=scale, seed=seed, now=now)

@@ -1,12 +1,12 @@
-from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from core.errors import ReplicationSetupError
+from core.management.arguments import usage_error
+from core.management.base import ProjectCommand
 from core.replication import setup
 from core.replication.setup import DEFAULT_PUBLICATION, IDENTITY_CHOICES, PLUGINS, SetupReport
 
 
-class Command(BaseCommand):
+class Command(ProjectCommand):
     help = (
         "Create, if missing, the publication for all tables, set the replica identity of the "
         "core tables (FULL where a table has LOB columns, so an UPDATE that leaves a large "
@@ -51,29 +51,26 @@ class Command(BaseCommand):
 
     def handle(self, *args, publication, replica_identity, slot, plugin, verbosity, **options):
         if options["drop"] and not slot:
-            raise CommandError(
+            raise usage_error(
                 "--drop needs --slot NAME (it drops that slot only); to drop the publication, "
                 "use --drop-publication"
             )
         report = SetupReport()
-        try:
-            with connection.cursor() as cursor:
-                if options["drop"]:
-                    report.add(setup.drop_slot(cursor, slot=slot))
-                if options["drop_publication"]:
-                    report.add(setup.drop_publication(cursor, publication=publication))
-                if not (options["drop"] or options["drop_publication"]):
-                    report.add(
-                        setup.setup_replication(
-                            cursor,
-                            publication=publication,
-                            replica_identity=replica_identity,
-                            slot=slot,
-                            plugin=plugin,
-                        )
+        with connection.cursor() as cursor:
+            if options["drop"]:
+                report.add(setup.drop_slot(cursor, slot=slot))
+            if options["drop_publication"]:
+                report.add(setup.drop_publication(cursor, publication=publication))
+            if not (options["drop"] or options["drop_publication"]):
+                report.add(
+                    setup.setup_replication(
+                        cursor,
+                        publication=publication,
+                        replica_identity=replica_identity,
+                        slot=slot,
+                        plugin=plugin,
                     )
-        except ReplicationSetupError as error:
-            raise CommandError(str(error)) from None
+                )
         if verbosity >= 1:
             for line in report.done:
                 self.stdout.write(line)

@@ -2,12 +2,13 @@ import logging
 import secrets
 import signal
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import connection
 
 from core.capture.record import CAPTURE_FILE
-from core.errors import ProjectError, ScenarioError, SimulationError
+from core.errors import ProjectError, ScenarioError
 from core.management.arguments import at_least, between, positive, usage_error
+from core.management.base import ProjectCommand
 from core.management.live import LiveView
 from core.simulation.runner import SimulationResult, simulate
 from core.simulation.scenarios import SCENARIOS, run_scenario
@@ -15,7 +16,7 @@ from core.storage import file_at, location
 from core.verify.manifest import MANIFEST_FILE, write_checkpoint
 
 
-class Command(BaseCommand):
+class Command(ProjectCommand):
     help = (
         "Keep the shop running: sign-ups (some taking out a subscription), browsing sessions, "
         "orders (order, items and purchase events in one transaction) that move on to "
@@ -114,8 +115,6 @@ class Command(BaseCommand):
                 on_progress=self.progress if self.view else None,
                 on_fault=self.view.note if self.view else None,
             )
-        except SimulationError as error:
-            raise CommandError(str(error)) from None
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -151,14 +150,11 @@ class Command(BaseCommand):
             try:
                 changed = run_scenario(name, seed=seed, size=options["scenario_size"])
             except ScenarioError as error:
-                raise CommandError(f"{name}: {error}") from None
+                raise ScenarioError(f"{name}: {error}") from None
             line = f"{name}: {changed:,} row changes"
             if folder is not None:
                 with connection.cursor() as cursor:
-                    try:
-                        taken = write_checkpoint(folder, cursor, name)
-                    except ProjectError as error:
-                        raise CommandError(str(error)) from None
+                    taken = write_checkpoint(folder, cursor, name)
                 line += f"; expected results at {taken['lsn']} in {folder.uri(MANIFEST_FILE)}"
             self.stdout.write(line)
         self.stdout.write(f"(repeat with --seed {seed} on the same data)")

@@ -1,13 +1,12 @@
-from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from core.errors import ProjectError
-from core.management.reconciling import fail_if_different, write_report
-from core.storage import location
+from core.management.arguments import place
+from core.management.base import ProjectCommand
 from core.verify.capture import verify_capture
+from core.verify.report import differences_failure, report_lines
 
 
-class Command(BaseCommand):
+class Command(ProjectCommand):
     help = (
         "Check a cdc_tail --output folder: rebuild each table from the full load and every change "
         "(the last change per key by the change sequence) and compare it with the live table by "
@@ -17,19 +16,15 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("folder", help="a cdc_tail --output folder, or its s3://BUCKET/PREFIX")
+        parser.add_argument(
+            "folder", type=place, help="a cdc_tail --output folder, or its s3://BUCKET/PREFIX"
+        )
 
     def handle(self, *args, folder, **options):
-        try:
-            where = location(folder)
-            if where.is_local and not where.path.is_dir():
-                raise CommandError(
-                    f"{folder} is not a folder: give the --output folder of cdc_tail"
-                )
-            reports = verify_capture(connection.get_connection_params(), where)
-        except ProjectError as error:
-            raise CommandError(str(error)) from None
+        reports = verify_capture(connection.get_connection_params(), folder)
         for report in reports.values():
-            write_report(self.stdout.write, report, held="in files", same=report.same)
-        fail_if_different(sum(not report.same for report in reports.values()))
+            self.stdout.write("\n".join(report_lines(report, held="in files", same=report.same)))
+        differing = sum(not report.same for report in reports.values())
+        if differing:
+            raise differences_failure(differing)
         self.stdout.write("snapshot + changes = source")
