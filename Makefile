@@ -29,9 +29,9 @@ db-stop:     ## stop it
 	$(venv)
 	.venv/bin/python -m devstack.localdb stop
 
-db-status:   ## is it running, where, and where its data is
+db-status:   ## is it running, where, and where its data is (stopped is an answer, not a failure)
 	$(venv)
-	.venv/bin/python -m devstack.localdb status
+	.venv/bin/python -m devstack.localdb status || [ $$? -eq 3 ]
 
 s3:          ## start the project-local S3 store (SeaweedFS, bucket lakehouse; no-op if running)
 	bin/bootstrap && .venv/bin/python -m devstack.locals3 start
@@ -40,13 +40,13 @@ s3-stop:     ## stop it
 	$(venv)
 	.venv/bin/python -m devstack.locals3 stop
 
-s3-status:   ## is it running, where, and where its data is
+s3-status:   ## is it running, where, and where its data is (stopped is an answer, not a failure)
 	$(venv)
-	.venv/bin/python -m devstack.locals3 status
+	.venv/bin/python -m devstack.locals3 status || [ $$? -eq 3 ]
 
-serve:       ## the admin on http://127.0.0.1:8000/admin/
+serve:       ## the admin on http://127.0.0.1:8000/admin/ (once the database answers)
 	$(venv)
-	.venv/bin/python manage.py check --database default && .venv/bin/python manage.py runserver
+	bin/serve
 
 lint:        ## ruff lint and format check
 	$(venv)

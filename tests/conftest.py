@@ -26,6 +26,28 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+# The browser tests' needs, and the one command that meets them (.ci/run runs it).
+BROWSER_MISSING = "needs Debian's chromium and chromium-driver"
+INSTALL_BROWSER = "apt-get install -y chromium chromium-driver"
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Last words of a run: the tests that did not run because a browser is missing, and how
+    to install it, so a skip is never silent."""
+    skipped = [
+        report
+        for report in terminalreporter.stats.get("skipped", [])
+        if BROWSER_MISSING in str(report.longrepr)
+    ]
+    if skipped:
+        terminalreporter.write_line(
+            f"{len(skipped)} browser tests did not run: Chromium is not installed. Install it "
+            f"with `sudo {INSTALL_BROWSER}` (Debian, Ubuntu) and run make test again.",
+            yellow=True,
+            bold=True,
+        )
+
+
 @pytest.fixture
 def order_item(db):
     return OrderItemFactory()

@@ -15,6 +15,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.wait import WebDriverWait
 
 from core.models import Order, Product
+from tests.conftest import BROWSER_MISSING, INSTALL_BROWSER
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,7 +36,7 @@ LISTS = {
 def browser():
     chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
     if not (chromium and driver):
-        message = "needs Debian's chromium and chromium-driver (apt-get install them)"
+        message = f"{BROWSER_MISSING} (`{INSTALL_BROWSER}`)"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)

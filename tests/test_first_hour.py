@@ -1,6 +1,7 @@
 """What a person meets before things work: the project not set up yet, the database down.
 Each is one line that says what to do, never a traceback, and nothing waits for ever."""
 
+import hashlib
 import io
 import os
 import shutil
@@ -85,3 +86,54 @@ def test_make_targets_before_make_up_say_make_up_first(target, tmp_path):
     assert done.returncode != 0
     assert "error: run `make up` first" in done.stderr
     assert "No such file" not in done.stderr
+
+
+def test_make_serve_with_the_database_down_is_one_line_not_a_server_that_never_listens():
+    nowhere = f"postgres://lakehouse:x@127.0.0.1:{free_port()}/lakehouse_poc"
+    done = run(str(ROOT / "bin" / "serve"), DATABASE_URL=nowhere)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert "PostgreSQL" in done.stderr and "running" in done.stderr
+
+
+def test_a_venv_made_by_another_user_is_made_again(tmp_path):
+    """A project copied from another user: its .venv links to a Python this user cannot run.
+    bin/bootstrap makes it again (here with a stand-in for `python3 -m venv`, whose packages
+    are already the requirements', so nothing is downloaded)."""
+    project = tmp_path / "project"
+    (project / "bin").mkdir(parents=True)
+    shutil.copy(ROOT / "bin" / "bootstrap", project / "bin")
+    shutil.copy(ROOT / "requirements.txt", project)
+    (project / ".venv" / "bin").mkdir(parents=True)
+    (project / ".venv" / "bin" / "python").symlink_to("/home/someone-else/.pyenv/bin/python3")
+    wanted = hashlib.sha256((ROOT / "requirements.txt").read_bytes()).hexdigest()
+    stand_in = tmp_path / "python3"
+    stand_in.write_text(
+        "#!/usr/bin/env bash\n"
+        'if [ "$1 $2" = "-m venv" ]; then\n'
+        f'  mkdir -p "$3/bin" && ln -s {sys.executable} "$3/bin/python"\n'
+        f'  echo {wanted} > "$3/.requirements.sha256"; exit 0\n'
+        "fi\n"
+        f'exec {sys.executable} "$@"\n'
+    )
+    stand_in.chmod(0o755)
+    done = run("bin/bootstrap", cwd=project, PYTHON=str(stand_in))
+    assert done.returncode == 0, done.stderr
+    assert "Making .venv again: the one here does not run" in done.stdout
+    assert run(".venv/bin/python", "-c", "", cwd=project).returncode == 0
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make (CI installs it)")
+@pytest.mark.parametrize(
+    ("target", "folder"), [("db-status", "LOCALDB_DIR"), ("s3-status", "LOCALS3_DIR")]
+)
+def test_a_stopped_service_is_an_answer_of_make_status_not_a_failure(target, folder, tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(ROOT / "Makefile", project)
+    (project / ".venv").symlink_to(ROOT / ".venv")
+    (project / "devstack").symlink_to(ROOT / "devstack")
+    done = run("make", "-s", target, cwd=project, **{folder: str(tmp_path / "none")})
+    assert done.returncode == 0, done.stderr
+    assert "not initialised" in done.stdout

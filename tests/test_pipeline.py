@@ -4,6 +4,7 @@ ones: rows per table and tenant, each slot and the WAL it holds, each capture's 
 
 import io
 import re
+import shutil
 import time
 from html import unescape
 from pathlib import Path
@@ -177,7 +178,9 @@ def test_the_chart_shows_each_minute_of_the_window_to_scale():
     )
     assert [float(height) for height in bars] == [51.0, 102.0]  # the older minute is left out
     assert "up to 80" in svg and "up to 4 s" in svg
-    assert "no changes in this window" in pipeline.history_chart([], hours=1, now=now)
+    empty = pipeline.history_chart([], hours=1, now=now)
+    assert "no changes in this window" in empty
+    assert "up to" not in empty  # no scale where nothing was measured
 
 
 def test_slots_are_judged_by_the_readiness_checks_rule():
@@ -199,3 +202,29 @@ def test_a_capture_or_warehouse_that_is_gone_is_said_so(staff, tmp_path, setting
     started = time.monotonic()
     get(staff, "/admin/pipeline/")
     assert time.monotonic() - started < 5
+
+
+def test_a_place_that_went_shows_no_old_verdict_and_can_be_forgotten(staff, tmp_path, settings):
+    """A warehouse checked, then deleted: the page says it is gone, with no green badge left
+    above that, and `pipeline_forget` takes it off the page (`--gone`: every such place)."""
+    settings.LAKEHOUSE_STATE_DIR = tmp_path / "state"  # this test's places only
+    lake, cdc = tmp_path / "lake", tmp_path / "cdc"
+    with replicated_shop(seed=5):
+        quiet("cdc_tail", "--slot", "forgotten", "--output", str(cdc))
+        quiet("lakehouse_apply", str(cdc), "--warehouse", str(lake))
+        quiet("lakehouse_verify", "--warehouse", str(lake))
+        page = get(staff, "/admin/pipeline/lakehouse/")
+        shown = page[page.index(f'data-warehouse="{lake}"') :]
+        assert ">same<" in shown.split("</div>")[0]
+        shutil.rmtree(lake)
+        page = get(staff, "/admin/pipeline/lakehouse/")
+        shown = page[page.index(f'data-warehouse="{lake}"') :].split("</div>")[0]
+        assert "holds no lakehouse tables" in shown
+        assert ">same<" not in shown
+        assert f"bin/manage pipeline_forget {lake}" in unescape(shown)
+        assert quiet("pipeline_forget", "--gone") == f"forgot warehouse {lake}\n"
+        assert f'data-warehouse="{lake}"' not in get(staff, "/admin/pipeline/lakehouse/")
+        assert f'data-capture="{cdc}"' in get(staff, "/admin/pipeline/captures/")
+        assert quiet("pipeline_forget", str(cdc)) == f"forgot capture {cdc}\n"
+        assert f'data-capture="{cdc}"' not in get(staff, "/admin/pipeline/captures/")
+        assert quiet("pipeline_forget", str(cdc)) == f"{cdc} was not on the page\n"

@@ -162,10 +162,10 @@ def test_the_per_entity_commands_build_a_consistent_world_step_by_step():
 @pytest.mark.parametrize(
     ("command", "message"),
     [
-        ("seed_customers", "run `manage.py seed_tenants` first"),
-        ("seed_products", "run `manage.py seed_tenants` first"),
-        ("seed_orders", "run `manage.py seed_tenants` first"),
-        ("seed_invoices", "run `manage.py seed_subscriptions` first"),
+        ("seed_customers", "run `bin/manage seed_tenants` first"),
+        ("seed_products", "run `bin/manage seed_tenants` first"),
+        ("seed_orders", "run `bin/manage seed_tenants` first"),
+        ("seed_invoices", "run `bin/manage seed_subscriptions` first"),
     ],
 )
 def test_missing_prerequisites_name_the_command_to_run_first(command, message):
@@ -176,7 +176,7 @@ def test_missing_prerequisites_name_the_command_to_run_first(command, message):
 def test_orders_without_products_say_so():
     run("seed_tenants", "--count", "2", "--seed", "1")
     run("seed_customers", "--per-tenant", "3", "--seed", "1")
-    with pytest.raises(CommandError, match=re.escape("run `manage.py seed_products` first")):
+    with pytest.raises(CommandError, match=re.escape("run `bin/manage seed_products` first")):
         run("seed_orders", "--seed", "1")
 
 

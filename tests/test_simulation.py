@@ -396,3 +396,13 @@ def test_a_postgresql_restart_under_two_workers_is_survived():
     assert "lost the connection to PostgreSQL" in err and "reconnected" in err
     assert value("SELECT count(*) FROM core_event") > before  # it went on after the restart
     assert invariant_violations(datetime.now(UTC), one_writer=False) == {}
+
+
+def test_simulated_time_behind_the_clock_says_why():
+    from core.management.commands.simulate import simulated_time
+
+    now = datetime.now(UTC)
+    line = simulated_time(now - timedelta(minutes=11), now - timedelta(minutes=12), 1.0)
+    assert ", 11 min behind the clock: it went on from the newest data (" in line
+    assert "at 1x the wall clock, and never passes it" in line
+    assert simulated_time(now, now, 1.0) == f"simulated time now {now:%Y-%m-%d %H:%M:%S} UTC"

@@ -59,6 +59,11 @@ def manage(*args: str) -> subprocess.CompletedProcess:
         ["seed_all", "--batch-size", "0"],
         ["lakehouse_verify", "--warehouse", "x", "--checkpoint", "y"],
         ["simulate", "--manifest", "x"],
+        ["seed_all", "--scale", "huge"],
+        ["seed_all", "--now", "2999-01-01"],
+        ["lakehouse_apply", "s3://Not_A_Bucket/cdc", "--warehouse", "lake"],
+        ["lakehouse_verify", "--warehouse", "lake", "--manifest", "cdc/"],
+        ["setup_replication", "--drop"],
     ],
     ids=lambda args: " ".join(args[:2]),
 )
@@ -74,3 +79,13 @@ def test_an_old_spelling_works_and_says_what_replaces_it():
         "warning: --format is now --table-format; the old spelling goes in the next release"
     )
     assert "nowhere is not a folder" in done.stderr  # and the command went on
+
+
+def test_every_error_is_one_line_in_one_style():
+    """What a command cannot do is `error: ...`, one line, as argparse and manage.py say theirs
+    (never Django's `CommandError: ...`), with exit status 1."""
+    done = manage("lakehouse_apply", "nowhere", "--warehouse", "lake")
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        "error: nowhere is not a folder: give the --output folder of cdc_tail"
+    ]

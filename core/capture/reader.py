@@ -50,7 +50,7 @@ def open_capture(folder: Location) -> tuple[Capture, dict[str, TableFiles]]:
     if capture is None:
         raise CaptureError(
             f"{folder} is not a capture: it has no capture.json (make one with "
-            f"`manage.py cdc_tail --output {folder}`)"
+            f"`bin/manage cdc_tail --output {folder}`)"
         )
     if not capture.tables:
         raise CaptureError(

@@ -16,6 +16,7 @@ snapshot that moved between the plan and the commit is found after it, and plann
 import functools
 import json
 import os
+import threading
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -112,9 +113,42 @@ def spark_session(master: str | None = None):
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={LOG_SETTINGS}")
     )
-    session = builder.getOrCreate()
+    session = without_start_up_chatter(builder.getOrCreate)
     session.sparkContext.setLogLevel("ERROR")
     return session
+
+
+# What the JVM and Spark print to stderr as they start, whatever the log settings say.
+START_UP_CHATTER = (
+    b"Using incubator modules",
+    b"Setting default log level",
+    b"To adjust logging level use",
+)
+
+
+def without_start_up_chatter(start):
+    """start(), which starts the JVM: the JVM takes this process's stderr as its own, so while
+    it starts, stderr is a pipe that a thread reads, passing every line on but the JVM's and
+    Spark's start-up chatter. The JVM keeps the pipe (and the thread, its errors) for life;
+    this process has its own stderr back at once."""
+    read, write = os.pipe()
+    real = os.dup(2)
+    relay = threading.Thread(target=pass_on, args=(read, real), name="spark-stderr", daemon=True)
+    relay.start()
+    os.dup2(write, 2)
+    os.close(write)
+    try:
+        return start()
+    finally:
+        os.dup2(real, 2)
+
+
+def pass_on(read: int, real: int) -> None:
+    with os.fdopen(read, "rb") as lines:
+        for line in lines:
+            if not any(chatter in line for chatter in START_UP_CHATTER):
+                os.write(real, line)
+    os.close(real)
 
 
 def spark_process_id() -> int | None:

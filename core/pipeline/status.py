@@ -314,10 +314,13 @@ def history_chart(history: list[list[int]], *, hours: int = 3, now: float | None
             for minute, _, behind in shown
         )
         parts.append(f'<polyline class="lag" points="{line}"/>')
+    # The scales' tops: none for an empty window (nothing was measured).
+    bars_top = f", up to {most:,}" if shown else ""
+    lag_top = f", up to {slowest:,} s" if shown else ""
     parts += [
-        f'<text x="{left}" y="12" class="legend bars">changes/min, up to {most:,}</text>',
+        f'<text x="{left}" y="12" class="legend bars">changes/min{bars_top}</text>',
         f'<text x="{width - right}" y="12" class="legend lag" text-anchor="end">'
-        f"lag, up to {slowest:,} s</text>",
+        f"lag{lag_top}</text>",
         f'<text x="{left}" y="{height - 5}" class="axis">{hours} h ago</text>',
         f'<text x="{width - right}" y="{height - 5}" class="axis" text-anchor="end">now</text>',
     ]

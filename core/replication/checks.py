@@ -180,7 +180,7 @@ def publication(cursor, context: Context) -> Check:
     name = context.publication
     cursor.execute("SELECT 1 FROM pg_publication WHERE pubname = %s", [name])
     row = cursor.fetchone()
-    create = f"CREATE PUBLICATION {quoted(name)} FOR ALL TABLES; (or: manage.py setup_replication)"
+    create = f"CREATE PUBLICATION {quoted(name)} FOR ALL TABLES; (or: bin/manage setup_replication)"
     why = "Debezium and pgoutput need it; DMS with test_decoding does not"
     if row is None:
         return Check("publication", WARN, f"{name} missing ({why})", create)
@@ -249,7 +249,7 @@ def replica_identities(cursor, context: Context) -> Check:
             WARN,
             value,
             f"{', '.join(partial)} have LOB columns: an UPDATE that leaves a large value unchanged "
-            "does not log it, and it arrives as NULL; `manage.py setup_replication` (or "
+            "does not log it, and it arrives as NULL; `bin/manage setup_replication` (or "
             + " ".join(f"ALTER TABLE {table} REPLICA IDENTITY FULL;" for table in partial)
             + ") logs the whole old row",
         )

@@ -25,7 +25,7 @@ def friendly(error: psycopg2.Error, *, slot: str, params: dict) -> CaptureError 
     if code == "53400":
         return CaptureError(
             "all replication slots are in use: drop one nobody reads (`manage.py "
-            "check_replication` lists them; `manage.py setup_replication --drop --slot NAME`) "
+            "check_replication` lists them; `bin/manage setup_replication --drop --slot NAME`) "
             "or raise max_replication_slots"
         )
     if code == "53300":

@@ -71,7 +71,8 @@ class TransactionBuffer:
 class Totals:
     changes: dict[str, int] = field(default_factory=dict)
     transactions: int = 0
-    files: int = 0
+    files: int = 0  # change files
+    load_files: int = 0  # full-load files, if a full load ran
     unchanged_lobs: dict[str, int] = field(default_factory=dict)  # written as NULL, per table
     loaded: dict[str, int] | None = None  # rows per table, if a full load ran
     last_commit: str | None = None  # the commit time of the last transaction taken

@@ -95,7 +95,7 @@ def prepare(
     if capture is None:
         raise CaptureError(
             f"slot {slot} already exists but {output} has no capture: use another --slot, or "
-            f"drop it (`manage.py setup_replication --drop --slot {slot}`) to start with a full "
+            f"drop it (`bin/manage setup_replication --drop --slot {slot}`) to start with a full "
             "load"
         )
     released = capture.released_lsn
@@ -298,6 +298,13 @@ class CaptureRun:
         )
         if loaded_now:
             self.totals.loaded = capture.loaded
+            self.totals.load_files = len(layout.capture_files())  # all LOAD files, just written
+            if self.follow:  # a drain says so in its summary, as it ends
+                self.on_note(
+                    f"full load: {sum(capture.loaded.values()):,} rows in "
+                    f"{self.totals.load_files:,} files from slot {self.slot}'s snapshot, into "
+                    f"{self.output}"
+                )
             self.on_note(
                 f"made slot {self.slot} for {self.output}: it keeps WAL until you drop it "
                 f"(`bin/manage setup_replication --drop --slot {self.slot}`)"

@@ -263,7 +263,7 @@ def plan_all(*, scale: str, seed: int, now: datetime) -> SeedResult:
 def require_tenants() -> list[TenantRef]:
     tenants = stored_tenants()
     if not tenants:
-        raise MissingPrerequisite("there are no tenants yet: run `manage.py seed_tenants` first")
+        raise MissingPrerequisite("there are no tenants yet: run `bin/manage seed_tenants` first")
     return tenants
 
 
@@ -344,10 +344,10 @@ def require_customers_and_products() -> None:
     """Orders and events need both customers and products."""
     if not scalar("SELECT count(*) FROM core_customer", []):
         raise MissingPrerequisite(
-            "there are no customers yet: run `manage.py seed_customers` first"
+            "there are no customers yet: run `bin/manage seed_customers` first"
         )
     if not scalar("SELECT count(*) FROM core_product", []):
-        raise MissingPrerequisite("there are no products yet: run `manage.py seed_products` first")
+        raise MissingPrerequisite("there are no products yet: run `bin/manage seed_products` first")
 
 
 def customer_batches(
@@ -436,7 +436,7 @@ def seed_subscriptions(
     tenants = require_tenants()
     if not scalar("SELECT count(*) FROM core_customer", []):
         raise MissingPrerequisite(
-            "there are no customers yet: run `manage.py seed_customers` first"
+            "there are no customers yet: run `bin/manage seed_customers` first"
         )
     clock = Timeline(now)
     with writing(on_rows=on_rows) as done:
@@ -468,7 +468,7 @@ def seed_invoices(*, seed: int, now: datetime, on_rows: OnRows | None = None) ->
     started = time.monotonic()
     if not scalar("SELECT count(*) FROM core_subscription", []):
         raise MissingPrerequisite(
-            "there are no subscriptions yet: run `manage.py seed_subscriptions` first"
+            "there are no subscriptions yet: run `bin/manage seed_subscriptions` first"
         )
     clock = Timeline(now)
     with writing(on_rows=on_rows) as done:

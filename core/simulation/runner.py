@@ -107,7 +107,7 @@ def run_start() -> tuple[str, datetime]:
         newest = newest_moment(cursor)
     real_now = datetime.now(UTC)
     if newest is None:
-        raise SimulationError("there is no data to simulate on: run `manage.py seed_all` first")
+        raise SimulationError("there is no data to simulate on: run `bin/manage seed_all` first")
     if newest > real_now + timedelta(seconds=1):
         raise SimulationError(
             f"the newest data is dated {newest:%Y-%m-%d %H:%M:%S} UTC, after the real time now; "

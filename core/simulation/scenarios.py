@@ -66,14 +66,14 @@ class Shop:
             f"GROUP BY t.id ORDER BY count(c.id) {'ASC' if smallest else 'DESC'}, t.id LIMIT 1"
         )
         if found is None:
-            raise ScenarioError("the shop has no tenants: seed it first (manage.py seed_all)")
+            raise ScenarioError("the shop has no tenants: seed it first (bin/manage seed_all)")
         return found[0]
 
     def pick(self, table: str, tenant: UUID, count: int = 1) -> list[UUID]:
         """`count` keys of the tenant's rows (all of them if it has fewer)."""
         rows = self.all(f"SELECT id FROM {table} WHERE tenant_id = %s ORDER BY id", [tenant])
         if not rows:
-            raise ScenarioError(f"the shop has no rows in {table}: seed it (manage.py seed_all)")
+            raise ScenarioError(f"the shop has no rows in {table}: seed it (bin/manage seed_all)")
         return [row[0] for row in self.rng.sample(rows, min(count, len(rows)))]
 
     def new_product(

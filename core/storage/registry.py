@@ -85,3 +85,19 @@ def record_verdict(where: Location, *, against: str, same: bool, differing: list
     with editing() as data:
         entry = data["warehouses"].setdefault(name_of(where), {})
         entry["verdict"] = {"against": against, "same": same, "differing": differing, "at": now()}
+
+
+def forget(where: Location) -> list[str]:
+    """Take a place off the registry (both kinds, if it was both); what kinds it was."""
+    name = name_of(where)
+    with editing() as data:
+        return [kind for kind in ("captures", "warehouses") if data[kind].pop(name, None)]
+
+
+def configured(where: Location) -> bool:
+    """Whether PIPELINE_LOCATIONS lists the place (the settings, not the registry, show it)."""
+    return any(
+        name_of(location(entry.removeprefix("warehouse:").removeprefix("capture:")))
+        == name_of(where)
+        for entry in settings.PIPELINE_LOCATIONS
+    )

@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -446,9 +447,11 @@ def test_terminal_output_in_text_and_json(world):
 
 def test_a_drain_to_the_terminal_lets_go_of_what_it_showed(world, caplog):
     """Two drains in a row: the second shows only what came after the first."""
-    tail(None, "--create-slot")
-    # Not on a terminal, a note is a log record (for a service manager's log).
-    assert f"made slot {SLOT}: it keeps WAL until you drop it" in caplog.text
+    _, made = tail(None, "--create-slot")
+    # Not on a terminal, a drain's note is a plain line of its output (a service's would be a
+    # log record, for a service manager's log).
+    assert f"made slot {SLOT}: it keeps WAL until you drop it" in made
+    assert "made slot" not in caplog.text
     Product.objects.filter(sku="BOO-000001").update(price="21.50")
     first, _ = tail(None)
     assert "'21.50'" in first
@@ -572,3 +575,30 @@ def test_a_huge_transaction_is_spilled_to_disk_not_held_in_memory(world, tmp_pat
     rows = rows_of(tmp_path, "core_event", change_files(tmp_path, "core_event"))
     assert len(rows) == updated
     assert_same(tmp_path)
+
+
+def test_follow_shows_its_full_load_at_once_and_its_totals_on_stdout(world, tmp_path):
+    """Following into a new folder: the full load is told as soon as it is written (while the
+    follower runs, not when it stops), and the totals at the end are the command's output."""
+    follower = manage(
+        "cdc_tail", "--slot", SLOT, "--output", str(tmp_path), "--follow", "--batch-seconds", "1"
+    )
+    notes: list[str] = []
+    reader = threading.Thread(target=lambda: notes.extend(follower.stderr), daemon=True)
+    reader.start()
+    try:
+        wait_for(lambda: any("full load:" in line for line in notes), what="the full load")
+        make_changes(0)
+        target = value("SELECT pg_current_wal_lsn()::text")
+        wait_for(lambda: confirmed_past(target), what="the changes")
+    finally:
+        follower.send_signal(signal.SIGINT)
+        follower.wait(timeout=30)
+        out = follower.stdout.read()
+        reader.join(timeout=10)
+    assert follower.returncode == 0, notes
+    loads = len([p for p in tmp_path.rglob("LOAD*") if p.is_file()])
+    said = [line for line in notes if "full load:" in line]
+    assert len(said) == 1 and f"rows in {loads} files from slot {SLOT}'s snapshot" in said[0]
+    assert re.search(rf"full load of [\d,]+ rows in {loads} files", out), out
+    assert re.search(r"^[\d,]+ changes in [\d,]+ files \(.*\) from", out, re.M), out

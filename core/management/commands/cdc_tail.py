@@ -120,7 +120,7 @@ class Command(ProjectCommand):
                 )
         stopping = []
         self.stderr.style_func = None  # progress and notes, not errors: no red on a terminal
-        self.view = LiveView(self.stderr, logging.getLogger("lakehouse.cdc_tail"))
+        self.view = LiveView(self.stderr, logging.getLogger("lakehouse.cdc_tail"), service=follow)
         self.started = time.monotonic()
         previous = {
             sig: signal.signal(sig, lambda *_: stopping.append(True))
@@ -175,19 +175,20 @@ class Command(ProjectCommand):
             lag = (datetime.now(UTC) - committed).total_seconds()
             behind = f"{lag:,.1f} s behind (at {totals.last_commit[11:19]} UTC)"
         self.view.figures(
-            f"{changes:,} changes ({rate:,.0f}/s) in {totals.files:,} files, "
+            f"{changes:,} changes ({rate:,.0f}/s) in {totals.files + totals.load_files:,} files, "
             f"{totals.transactions:,} transactions; {behind}"
         )
 
     def summary(self, totals: Totals, slot: str, output: str | None) -> None:
         if totals.loaded is not None:
             self.stdout.write(
-                f"full load of {sum(totals.loaded.values()):,} rows from slot {slot}'s snapshot "
-                f"into {output}"
+                f"full load of {sum(totals.loaded.values()):,} rows in {totals.load_files:,} "
+                f"files from slot {slot}'s snapshot into {output}"
             )
         tables = ", ".join(f"{table} {count:,}" for table, count in sorted(totals.changes.items()))
         files = f" in {totals.files:,} files" if output else ""
-        self.stderr.write(
+        # Showing the changes, stdout holds them alone (for a pipe); the totals go to stderr.
+        (self.stdout if output else self.stderr).write(
             f"{sum(totals.changes.values()):,} changes{files} ({tables or 'none'}) from "
             f"{totals.transactions:,} transactions of slot {slot}"
         )
@@ -195,7 +196,7 @@ class Command(ProjectCommand):
             self.stderr.write(
                 f"warning: {count:,} large values that an UPDATE left unchanged are not in the "
                 f"WAL of {table} and were written as NULL, as DMS writes them; give the table "
-                "REPLICA IDENTITY FULL (`manage.py setup_replication`) to carry them"
+                "REPLICA IDENTITY FULL (`bin/manage setup_replication`) to carry them"
             )
 
     def show(self, transaction: Transaction) -> None:

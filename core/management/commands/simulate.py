@@ -1,6 +1,7 @@
 import logging
 import secrets
 import signal
+from datetime import UTC, datetime
 
 from django.core.management.base import CommandError
 from django.db import connection
@@ -100,7 +101,11 @@ class Command(ProjectCommand):
             for sig in (signal.SIGINT, signal.SIGTERM)
         }
         self.stderr.style_func = None  # progress and notes, not errors: no red on a terminal
-        view = LiveView(self.stderr, logging.getLogger("lakehouse.simulate"))
+        view = LiveView(
+            self.stderr,
+            logging.getLogger("lakehouse.simulate"),
+            service=count is None and duration is None,
+        )
         self.view = view if verbosity >= 1 else None
         try:
             result = simulate(
@@ -120,7 +125,7 @@ class Command(ProjectCommand):
                 signal.signal(sig, handler)
             view.clear()
         if verbosity >= 1:
-            self.report(result, seed, count, rate, workers)
+            self.report(result, seed, count, rate, workers, speedup)
 
     def scenarios(self, chosen: str, seed: int | None, options: dict) -> None:
         if chosen == "list":
@@ -196,7 +201,13 @@ class Command(ProjectCommand):
         )
 
     def report(
-        self, result: SimulationResult, seed: int, count: int | None, rate: float, workers: int
+        self,
+        result: SimulationResult,
+        seed: int,
+        count: int | None,
+        rate: float,
+        workers: int,
+        speedup: float,
     ) -> None:
         actions = sum(result.actions.values())
         for (table, op), rows in sorted(result.changes.items()):
@@ -207,11 +218,10 @@ class Command(ProjectCommand):
         self.stdout.write(
             f"{actions:,} actions, {result.row_changes:,} row changes in {result.seconds:.1f}s "
             f"({actions / seconds:,.1f} actions/s, {result.row_changes / seconds:,.0f} "
-            f"row changes/s); commit latency p50 {p50:.1f} ms, p99 {p99:.1f} ms; "
-            f"simulated time now {until:%Y-%m-%d %H:%M:%S}"
-            if until
-            else f"{actions:,} actions"
+            f"row changes/s); commit latency p50 {p50:.1f} ms, p99 {p99:.1f} ms"
         )
+        if until:
+            self.stdout.write(simulated_time(until, result.started_at, speedup))
         if result.retries or result.abandoned or result.reconnects:
             self.stdout.write(
                 f"{result.retries:,} actions tried again after a conflict, "
@@ -222,3 +232,25 @@ class Command(ProjectCommand):
         self.stdout.write(
             f"seed {seed}: on the same starting data, {repeat}{note} repeats this run"
         )
+
+
+def simulated_time(until: datetime, started: datetime, speedup: float) -> str:
+    """Where simulated time stands, and, when it trails the clock, why: it carries on from
+    the newest data (a seed's --now, the last run's end) and never passes the clock."""
+    line = f"simulated time now {until:%Y-%m-%d %H:%M:%S} UTC"
+    behind = (datetime.now(UTC) - until).total_seconds()
+    if behind < 60:
+        return line
+    return (
+        f"{line}, {duration_text(behind)} behind the clock: it went on from the newest data "
+        f"({started:%Y-%m-%d %H:%M:%S}) at {speedup:g}x the wall clock, and never passes it "
+        "(--speedup catches up faster)"
+    )
+
+
+def duration_text(seconds: float) -> str:
+    minutes = seconds / 60
+    if minutes < 120:
+        return f"{minutes:.0f} min"
+    hours = minutes / 60
+    return f"{hours:.0f} h" if hours < 48 else f"{hours / 24:.0f} days"
