@@ -75,12 +75,12 @@ def child_seed(scale: str, clean: bool) -> dict:
 def child_bulk_create(scale: str) -> dict:
     """The same customers, written the plain Django way: model instances and bulk_create."""
     setup_django(os.environ["DATABASE_URL"])
-    from core.generation.catalog import tenant_rows
     from core.generation.clock import Timeline
     from core.generation.customers import customer_rows
     from core.generation.pools import pools_for
     from core.generation.profiles import TIERS, scale_factor, tier_mix
     from core.generation.randomness import derive_rng
+    from core.generation.tenants import tenant_rows
     from core.models import Customer, Tenant
     from core.seeding.seed import tenant_ref
 

@@ -11,10 +11,10 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from core.generation.billing import billing_period, invoices_for_subscription
-from core.generation.catalog import catalog_of, product_rows
 from core.generation.orders import settled_status, settled_status_sql
 from core.generation.pools import pools_for
 from core.generation.randomness import new_uuid
+from core.generation.tenants import catalog_of, product_rows
 from core.seeding.loading import delete_all
 from core.seeding.seed import seed_all
 from core.seeding.stored import stored_catalog, stored_subscriptions, stored_tenants

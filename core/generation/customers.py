@@ -4,12 +4,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from uuid import UUID
 
-from core.generation.catalog import TenantRef
 from core.generation.clock import HOUR, Timeline, to_datetime
 from core.generation.pools import EMAIL_DOMAINS, Pools, ascii_slug, pick
 from core.generation.profiles import ENTERPRISE
 from core.generation.randomness import WeightedChoice, derive_rng, new_uuid
 from core.generation.rows import CustomerRow
+from core.generation.tenants import TenantRef
 
 SIGNUP_CHANNELS = WeightedChoice.from_mapping(
     {

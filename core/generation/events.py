@@ -7,13 +7,13 @@ than the one before: page_view > product_view > add_to_cart > checkout > purchas
 
 import random
 
-from core.generation.catalog import Catalog, Product
 from core.generation.clock import HOUR, Timeline, to_datetime
 from core.generation.customers import DEVICES, CustomerRef
 from core.generation.orders import Purchase
 from core.generation.pools import SEARCH_TERMS, pick
 from core.generation.randomness import WeightedChoice, derive_rng, new_uuid, poisson
 from core.generation.rows import EventRow
+from core.generation.tenants import Catalog, Product
 
 # Seconds between two events of a session: usually a minute or two, never over ten.
 MEAN_GAP, MIN_GAP, MAX_GAP = 80.0, 4.0, 600.0

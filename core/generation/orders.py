@@ -5,12 +5,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from core.generation.catalog import Catalog
 from core.generation.clock import DAY, HOUR, Timeline, to_datetime
 from core.generation.customers import CustomerRef
 from core.generation.randomness import WeightedChoice, derive_rng, new_uuid, poisson
 from core.generation.rows import OrderItemRow, OrderRow
 from core.generation.rules import CURRENCY, money, order_amounts, order_number
+from core.generation.tenants import Catalog
 
 # A first order comes at least this long after signup (the purchase session fits in between).
 FIRST_ORDER_AFTER_SIGNUP = 3 * HOUR

@@ -8,7 +8,7 @@ from core.capture.files import FileWriter, is_timestamp, utc_timestamp
 from core.capture.record import Capture, table_record
 from core.capture.target import LOAD_SEQUENCE, lsn_number
 from core.replication.connections import replication_connection
-from core.replication.layout import LOAD_MARKER, Layout, crash_point
+from core.replication.folder import LOAD_MARKER, Layout, crash_point
 from core.source.catalog import SCHEMA, Table
 from core.source.sessions import session, session_params
 

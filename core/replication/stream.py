@@ -25,7 +25,7 @@ from core.replication.decoding import (
     parse_change,
     values_in_order,
 )
-from core.replication.layout import Layout, crash_point
+from core.replication.folder import Layout, crash_point
 from core.source.catalog import SCHEMA
 from core.storage import Lock
 

@@ -29,8 +29,8 @@ from core.capture.record import CAPTURE_FILE, Capture, table_record
 from core.capture.target import S3Target, lsn_text
 from core.errors import CaptureError, StorageUnreachable
 from core.replication.connections import connection_lost, friendly, read_tables, slot_state
+from core.replication.folder import LOAD_MARKER, Layout, remove_unconfirmed
 from core.replication.full_load import full_load
-from core.replication.layout import LOAD_MARKER, Layout, remove_unconfirmed
 from core.replication.stream import SchemaChanged, Stream, Totals, Transaction
 from core.source.backoff import wait_before_retry
 from core.source.catalog import SCHEMA

@@ -18,13 +18,6 @@ from core.generation.billing import (
     subscribes,
     subscription_for_customer,
 )
-from core.generation.catalog import (
-    Catalog,
-    TenantRef,
-    catalog_of,
-    product_rows,
-    tenant_rows,
-)
 from core.generation.clock import Timeline, expected_share_after_signup
 from core.generation.customers import CustomerRef, customer_ref, customer_rows
 from core.generation.events import events_for_customer
@@ -33,6 +26,13 @@ from core.generation.pools import pools_for
 from core.generation.profiles import TIERS, scale_factor, tier_mix
 from core.generation.randomness import derive_rng
 from core.generation.rows import TABLE_ROWS, TenantRow
+from core.generation.tenants import (
+    Catalog,
+    TenantRef,
+    catalog_of,
+    product_rows,
+    tenant_rows,
+)
 from core.seeding.loading import (
     CopyWriter,
     RowSink,

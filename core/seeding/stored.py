@@ -7,9 +7,9 @@ from uuid import UUID
 from django.db import connection
 
 from core.generation.billing import SubscriptionRef
-from core.generation.catalog import Catalog, Product, TenantRef
 from core.generation.customers import CustomerRef
 from core.generation.orders import Purchase
+from core.generation.tenants import Catalog, Product, TenantRef
 
 CUSTOMERS_READ_AT_ONCE = 100
 

@@ -32,7 +32,6 @@ from core.generation.billing import (
     subscribes,
     trial_outcome,
 )
-from core.generation.catalog import Catalog, TenantRef, repriced_cents
 from core.generation.clock import DAY, Timeline
 from core.generation.customers import CustomerRef, customer_rows, phone_number
 from core.generation.events import DEVICES, SESSION_SPAN, browsing_session, purchase_session
@@ -48,6 +47,7 @@ from core.generation.pools import Pools
 from core.generation.profiles import TIERS
 from core.generation.randomness import derive_rng, new_uuid
 from core.generation.rules import money, order_number, plan_amount
+from core.generation.tenants import Catalog, TenantRef, repriced_cents
 from core.seeding.loading import CopyWriter
 from core.seeding.stored import (
     last_customer_number,

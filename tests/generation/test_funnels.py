@@ -8,7 +8,6 @@ from uuid import UUID
 
 import pytest
 
-from core.generation.catalog import Catalog, Product, product_sku
 from core.generation.customers import CustomerRef
 from core.generation.events import MAX_GAP, browsing_session, purchase_session
 from core.generation.orders import (
@@ -19,6 +18,7 @@ from core.generation.orders import (
     settled_status,
 )
 from core.generation.randomness import new_uuid
+from core.generation.tenants import Catalog, Product, product_sku
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC).timestamp()
 CUSTOMER = CustomerRef(UUID(int=7), UUID(int=1), 7, NOW - 90 * 86400, "Leeds", "GB")

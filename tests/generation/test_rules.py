@@ -6,7 +6,8 @@ from uuid import UUID
 
 import pytest
 
-from core.generation.catalog import (
+from core.generation.rules import add_months, invoice_due_date, invoice_number, order_amounts
+from core.generation.tenants import (
     MAX_PRICE_CENTS,
     MIN_PRICE_CENTS,
     Catalog,
@@ -16,7 +17,6 @@ from core.generation.catalog import (
     shop_price_cents,
     sku_number,
 )
-from core.generation.rules import add_months, invoice_due_date, invoice_number, order_amounts
 
 
 def test_add_months_clamps_to_the_last_day_and_crosses_years():

@@ -6,7 +6,7 @@ from django.db import connection
 from core.errors import UnknownColumn
 from core.management.arguments import at_least, renamed
 from core.management.base import ProjectCommand
-from core.replication.export import MIN_LOB_MAX_KB, export_dms
+from core.replication.handoff import MIN_LOB_MAX_KB, export_dms
 
 
 def table_column(value: str) -> tuple[str, str]:
