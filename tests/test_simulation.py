@@ -333,7 +333,7 @@ def test_bad_input_is_a_clear_error(args, message):
 
 
 def test_no_data_or_data_from_the_future_is_one_line():
-    with pytest.raises(CommandError, match=r"no data to simulate on: run `manage\.py seed_all`"):
+    with pytest.raises(CommandError, match=r"no data to simulate on: run `bin/manage seed_all`"):
         call_command("simulate", "--count", "1", stdout=io.StringIO())
     reseed()
     before = digest()
