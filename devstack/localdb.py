@@ -345,22 +345,36 @@ def not_running_message() -> str | None:
 @contextlib.contextmanager
 def ephemeral_server() -> Iterator[str]:
     """A throwaway server in a temporary folder; yields its URL, and removes it afterwards."""
-    state_dir = Path(tempfile.mkdtemp(prefix="lakehouse-test-db-"))
-    server = LocalServer(state_dir, durable=False)
+    with ephemeral_servers(1) as urls:
+        yield urls[0]
+
+
+@contextlib.contextmanager
+def ephemeral_servers(count: int) -> Iterator[list[str]]:
+    """`count` throwaway servers, each in a temporary folder of its own; yields their URLs, and
+    removes them all afterwards (those that started, if one fails to)."""
+    servers = []
     try:
-        server.start()
-        url = server.url()
-        assert url is not None
-        yield url
+        for _ in range(count):
+            server = LocalServer(Path(tempfile.mkdtemp(prefix="lakehouse-test-db-")), durable=False)
+            servers.append(server)
+            server.start()
+        urls = [server.url() for server in servers]
+        assert None not in urls
+        yield urls
     finally:
-        server.destroy()
+        for server in servers:
+            server.destroy()
 
 
-def run_command(cmd: list[str], url: str) -> int:
-    """Run `cmd` with DATABASE_URL set; a SIGTERM or SIGHUP to us is passed on to it, and we
-    return once it has ended, so that a throwaway server is still removed (no server is left
-    behind when CI or `timeout` stops a test run)."""
-    child = subprocess.Popen(cmd, env={**os.environ, "DATABASE_URL": url})
+def run_command(cmd: list[str], urls: list[str]) -> int:
+    """Run `cmd` with DATABASE_URL set to the first server (and DATABASE_URLS to them all, space
+    separated: the test suite gives each of its workers one); a SIGTERM or SIGHUP to us is
+    passed on to it, and we return once it has ended, so that a throwaway server is still
+    removed (no server is left behind when CI or `timeout` stops a test run)."""
+    child = subprocess.Popen(
+        cmd, env={**os.environ, "DATABASE_URL": urls[0], "DATABASE_URLS": " ".join(urls)}
+    )
 
     def forward(signum, _frame):
         child.send_signal(signum)
@@ -384,6 +398,13 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("url", help="print the DATABASE_URL of the local server")
     run = commands.add_parser("run", help="run a command with DATABASE_URL set to a server")
     run.add_argument("--ephemeral", action="store_true", help="use a throwaway server")
+    run.add_argument(
+        "--servers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="with --ephemeral: start N throwaway servers (DATABASE_URLS lists them; default 1)",
+    )
     run.add_argument("cmd", nargs=argparse.REMAINDER, help="the command, after --")
     args = parser.parse_args(argv)
     server = local_server()
@@ -401,12 +422,12 @@ def main(argv: list[str] | None = None) -> int:
             if not cmd:
                 parser.error("run needs a command after --")
             if args.ephemeral:
-                with ephemeral_server() as url:
-                    return run_command(cmd, url)
+                with ephemeral_servers(max(1, args.servers)) as urls:
+                    return run_command(cmd, urls)
             url = server.url()
             if url is None or not server.is_running():
                 raise LocalServerError(f"the local server is not running; {START_HINT}")
-            return run_command(cmd, url)
+            return run_command(cmd, [url])
     except LocalServerError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -24,19 +24,23 @@ from core.lake.layout import lake_schema
 from core.lake.query import SAMPLE_QUERIES
 from core.lake.spark import spark_session
 from core.lake.warehouse import open_stores
-from core.replication.setup import drop_publication, setup_replication
+from core.replication.setup import setup_replication
 from core.seeding.seed import seed_all
 from core.simulation.runner import simulate
 from core.storage import location
 from core.verify.lake import verify_lake
 from tests.conftest import NOW
+from tests.lake.captures import PUBLICATION, capture_once, let_go
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+SLOT = "lake_tail"
+
+
 def drain(folder: Path, *args: str) -> None:
     call_command(
-        "cdc_tail", "--slot", "lake_tail", "--output", str(folder), *args,
+        "cdc_tail", "--slot", SLOT, "--output", str(folder), *args,
         stdout=io.StringIO(), stderr=io.StringIO(),
     )  # fmt: skip
 
@@ -57,19 +61,20 @@ def table_format(pair) -> str:
 
 def captured(pair, tmp_path, rounds: int) -> Iterator[Path]:
     """A capture with a full load and `rounds` batches of simulated changes, erasures
-    included; the slot and publication dropped after."""
-    seed_all(scale="0.03", seed=51, now=NOW)
-    with connection.cursor() as cursor:
-        setup_replication(cursor, publication="dms_publication")
-    folder = tmp_path / "capture"
-    drain(folder, "--data-format", pair[0])
-    for round_number in range(rounds):
-        simulate(seed=round_number, rate=0, count=300)
-        drain(folder)
-    yield folder
-    with connection.cursor() as cursor:
-        drop_publication(cursor, publication="dms_publication")
-        cursor.execute("SELECT pg_drop_replication_slot('lake_tail')")
+    included (made once a session, a copy for each test: tests/lake/captures.py); the slot
+    and publication dropped after."""
+
+    def make(folder: Path) -> None:
+        seed_all(scale="0.03", seed=51, now=NOW)
+        with connection.cursor() as cursor:
+            setup_replication(cursor, publication=PUBLICATION)
+        drain(folder, "--data-format", pair[0])
+        for round_number in range(rounds):
+            simulate(seed=round_number, rate=0, count=300)
+            drain(folder)
+
+    yield capture_once((pair, rounds), tmp_path / "capture", SLOT, make)
+    let_go(SLOT)
 
 
 @pytest.fixture

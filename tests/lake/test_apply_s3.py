@@ -7,6 +7,7 @@ import io
 import json
 import re
 from collections import Counter
+from collections.abc import Iterator
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -16,10 +17,13 @@ from core.lake import apply
 from core.lake.commits import FILES_KEY
 from core.lake.iceberg import NAMESPACE, catalog_name, open_catalog
 from core.lake.warehouse import WAREHOUSE_RECORD, open_warehouse
+from core.replication.setup import setup_replication
+from core.seeding.seed import seed_all
 from core.simulation.runner import simulate
 from core.storage import location
 from core.verify.lake import verify_lake, verify_manifest
-from tests.conftest import replicated_shop
+from tests.conftest import NOW, replicated_shop
+from tests.lake.captures import PUBLICATION, capture_once, let_go
 from tests.seeded import manage_py
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -45,14 +49,21 @@ def pair(request) -> tuple[str, str]:
 
 
 @pytest.fixture
-def capture(shop, s3_url, pair) -> str:
-    """A capture on S3: a full load and three batches of simulated changes."""
-    url = f"{s3_url}/cdc"
-    drain(url, "--data-format", pair[0])
-    for round_number in range(3):
-        simulate(seed=round_number, rate=0, count=200)
-        drain(url)
-    return url
+def capture(s3_url, pair) -> Iterator[str]:
+    """A capture on S3: a full load and three batches of simulated changes (made once a
+    session, a copy for each test: tests/lake/captures.py)."""
+
+    def make(url: str) -> None:
+        seed_all(scale="0.03", seed=52, now=NOW)
+        with connection.cursor() as cursor:
+            setup_replication(cursor, publication=PUBLICATION)
+        drain(url, "--data-format", pair[0])
+        for round_number in range(3):
+            simulate(seed=round_number, rate=0, count=200)
+            drain(url)
+
+    yield capture_once(("s3", pair), f"{s3_url}/cdc", SLOT, make)
+    let_go(SLOT)
 
 
 def assert_same(warehouse: str) -> None:
