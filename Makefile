@@ -17,7 +17,7 @@ test-quick:  ## the suite without the few slowest end-to-end tests (marked slow)
 
 test-engines: ## the tests that run Spark and Trino (marked engines; installs them first, once)
 	bin/bootstrap && .venv/bin/python -m devstack.engines install
-	bin/test -m engines
+	TEST_WORKERS=0 bin/test -m engines
 
 engines:     ## install pyspark, the Delta and Iceberg jars and Trino into .engines/ (about 1.5 GB)
 	bin/bootstrap && .venv/bin/python -m devstack.engines install

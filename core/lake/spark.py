@@ -85,6 +85,7 @@ def spark_session(master: str | None = None):
     if runtime.java_home is not None:
         os.environ["JAVA_HOME"] = str(runtime.java_home)
     builder = SparkSession.builder
+    shuffle_partitions = "16"  # a cluster's: each batch is small, so few tasks
     if master or "PYSPARK_GATEWAY_PORT" not in os.environ:  # not started by spark-submit
         master = master or DEFAULT_MASTER
         builder = builder.master(master)
@@ -93,6 +94,8 @@ def spark_session(master: str | None = None):
             # Delta rebuilds a table's state from its log with a Spark job of 50 tasks by
             # default, made for clusters: on one machine 2 take a third off each commit.
             builder = builder.config("spark.databricks.delta.snapshotPartitions", "2")
+            # Likewise a shuffle into 4 tasks, not 16, for the same rows on two cores.
+            shuffle_partitions = "4"
     builder = (
         builder.appName("lakehouse_apply")
         .config("spark.jars", ",".join(str(path) for path in jars))
@@ -108,7 +111,7 @@ def spark_session(master: str | None = None):
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
         .config("spark.driver.memory", os.environ.get("SPARK_DRIVER_MEMORY", "2g"))
-        .config("spark.sql.shuffle.partitions", "16")
+        .config("spark.sql.shuffle.partitions", shuffle_partitions)
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={LOG_SETTINGS}")
