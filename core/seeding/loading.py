@@ -5,6 +5,7 @@ import io
 import itertools
 import json
 import multiprocessing
+import os
 import queue
 import signal
 import time
@@ -15,6 +16,7 @@ from decimal import Decimal
 from uuid import UUID
 
 from core.generation.rows import TABLE_ROWS
+from core.source.children import become_child_of
 
 
 def _text(value: str) -> str:
@@ -175,7 +177,12 @@ _UNIT_END = ("unit end",)
 _DONE = ("done",)
 
 
-def _generate_into(batches, first: int, share: int, generate: Callable[[RowSink], None]) -> None:
+def _generate_into(
+    parent: int, batches, first: int, share: int, generate: Callable[[RowSink], None]
+) -> None:
+    # Dies with the loading process, and keeps none of its sockets (its PostgreSQL connection:
+    # a child holding it would keep the load's transaction, and its locks, alive).
+    become_child_of(parent)
     # Ctrl-C reaches the whole process group; the loading process decides, and kills this one.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.set_wakeup_fd(-1)  # the parent's, inherited: its signals are not ours to report
@@ -216,8 +223,11 @@ def load_in_parallel(
         return
     context = multiprocessing.get_context("fork")
     queues = [context.Queue(maxsize=PARALLEL_QUEUE) for _ in range(generators)]
+    parent = os.getpid()
     children = [
-        context.Process(target=_generate_into, args=(queues[first], first, generators, generate))
+        context.Process(
+            target=_generate_into, args=(parent, queues[first], first, generators, generate)
+        )
         for first in range(generators)
     ]
     for child in children:

@@ -8,6 +8,7 @@ starting data (one worker, unthrottled) make exactly the same changes.
 """
 
 import multiprocessing
+import os
 import queue
 import signal
 import statistics
@@ -29,12 +30,14 @@ from core.generation.randomness import WeightedChoice, derive_rng
 from core.generation.rows import TABLE_ROWS
 from core.simulation.actions import ACTIONS, World
 from core.source.backoff import wait_before_retry
+from core.source.children import become_child_of
 
 # Simulated seconds per action when unthrottled (--rate 0): as if 20 actions a second.
 UNTHROTTLED_STEP = timedelta(seconds=0.05)
 # Conflicts with another writer that a fresh try of the action resolves: unique and foreign-key
-# violations (a concurrent insert or erasure), serialization failures and deadlocks.
-RETRYABLE = {"23505", "23503", "40001", "40P01"}
+# violations (a concurrent insert or erasure), serialization failures, deadlocks, and a lock
+# not granted within lock_timeout.
+RETRYABLE = {"23505", "23503", "40001", "40P01", "55P03"}
 ATTEMPTS = 5
 PROGRESS_EVERY = 1.0
 
@@ -249,8 +252,10 @@ def simulate(
     return run_workers(plan, should_stop=should_stop, on_progress=on_progress, on_fault=on_fault)
 
 
-def worker_process(plan: Plan, worker: int, messages, stop) -> None:
-    """In a worker process: run its share of the actions and report to the parent."""
+def worker_process(parent: int, plan: Plan, worker: int, messages, stop) -> None:
+    """In a worker process: run its share of the actions and report to the parent. It dies
+    with the parent, and opens a connection of its own."""
+    become_child_of(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
@@ -283,8 +288,11 @@ def run_workers(
     messages, stop = context.Queue(), context.Event()
     connections.close_all()  # each worker opens its own connection
     began = time.monotonic()
+    parent = os.getpid()
     processes = [
-        context.Process(target=worker_process, args=(plan, worker, messages, stop), daemon=True)
+        context.Process(
+            target=worker_process, args=(parent, plan, worker, messages, stop), daemon=True
+        )
         for worker in range(plan.workers)
     ]
     for process in processes:
