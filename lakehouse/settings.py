@@ -83,6 +83,18 @@ DATABASES = {
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = 5
+# No statement waits for ever on a lock another session holds (a reseed, an ALTER TABLE, a
+# forgotten open transaction): past this it fails, and the command says so in one line,
+# naming the holder. Long statements of our own (a COPY, an index build) are not affected.
+LOCK_TIMEOUT = env.str("DATABASE_LOCK_TIMEOUT", default="5s")
+DATABASES["default"]["OPTIONS"]["options"] = " ".join(
+    part
+    for part in (DATABASES["default"]["OPTIONS"].get("options"), f"-c lock_timeout={LOCK_TIMEOUT}")
+    if part
+)
+# The web server's statements (the admin, the pipeline page) give up after this; commands'
+# statements (a COPY of millions of rows, an index build) are not bounded. Set in wsgi/asgi.
+WEB_STATEMENT_TIMEOUT = env.str("DATABASE_WEB_STATEMENT_TIMEOUT", default="30s")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
