@@ -103,24 +103,32 @@ def writing(
 ) -> Iterator[Writing]:
     """A transaction with a COPY writer; with `clean`, existing data is deleted first.
 
-    `bulk` (for loads that dwarf what is stored) checks foreign keys once at the end instead
-    of row by row, the clean included: deleting a parent row would otherwise look for its
-    children once per row, with plans made from statistics that may predate the last load
-    (minutes per table at --scale 10, until autovacuum has analyzed). If the tables are empty
-    once cleaned, their indexes are built after the load instead of kept up to date during it.
-    After a bulk load the tables are analyzed, so that the next statements, a reseed's included,
-    plan on what is there. `on_step` hears the name of each of these steps as it starts.
+    Readers never wait on it: a reseed (`clean` over tables that hold rows) deletes and loads
+    with the tables' keys and indexes in place, taking only the row locks any writer takes, so
+    a reader sees the old rows until the new ones are whole, then the new. Children are
+    deleted before their parents, so each parent's key check finds its children gone through
+    their indexes, on statistics taken just before.
+
+    `bulk` into empty tables (a first seed: nothing to read yet) drops the tables' foreign keys
+    and indexes and builds them once after the load, in the same transaction: a build sorts a
+    table once, while keeping an index up to date row by row lands random UUIDs all over it.
+    After a bulk load the tables are analyzed, so that the next statements, a reseed's
+    included, plan on what is there. `on_step` hears the name of each step as it starts.
     """
+    if clean:
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {', '.join(TABLE_ROWS)}")  # readers and writers go on
     with transaction.atomic(), connection.cursor() as cursor:
         done = Writing(CopyWriter(connection.connection, on_rows), on_step)
         # Deferred foreign-key checks would queue one entry per row until commit.
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        # Nothing set aside needs putting back if the load fails: the transaction rolls back.
-        keys = set_aside_foreign_keys(cursor) if bulk else []
-        if clean:
+        empty = tables_are_empty(cursor)
+        if clean and not empty:
             with done.step("clean"):
                 done.deleted.update(delete_all(cursor))
-        indexes = set_aside_indexes(cursor) if bulk and tables_are_empty(cursor) else []
+        # Nothing set aside needs putting back if the load fails: the transaction rolls back.
+        keys = set_aside_foreign_keys(cursor) if bulk and empty else []
+        indexes = set_aside_indexes(cursor) if bulk and empty else []
         yield done
         if indexes:
             with done.step("indexes"):
