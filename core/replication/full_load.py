@@ -52,7 +52,9 @@ def full_load(params: dict, slot: str, layout: Layout) -> Capture:
         flushed_lsn=lsn_number(consistent_point),
         loaded=loaded,
         tables={name: table_record(table) for name, table in layout.tables.items()},
-        released_lsn=lsn_number(consistent_point),
+        # Held by this run from here on: a run killed after its full load has let go of
+        # nothing, so the next one must not take the slot's progress for another reader's.
+        released_lsn=None,
     )
     capture.save(output)
     output.delete([LOAD_MARKER])
