@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from core.source.children import die_with_parent
 from devstack.localdb import free_port
 from tests.engines.conftest import database_url, spark_environment, spark_home
 from tests.engines.test_spark_apply import assert_same_as_source
@@ -53,6 +54,7 @@ def cluster(tmp_path_factory) -> Iterator[str]:
                     env=spark_environment(),
                     stdout=log,
                     stderr=subprocess.STDOUT,
+                    preexec_fn=die_with_parent,  # and by its pid below
                 )
             )
             deadline = time.monotonic() + 120

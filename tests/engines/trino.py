@@ -11,6 +11,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+from core.source.children import die_with_parent
 from devstack import engines
 from devstack.localdb import free_port
 
@@ -78,9 +79,11 @@ class TrinoServer:
             "io.trino.server.TrinoServer",
         ]
         log = (self.folder / "server.log").open("wb")
+        # Stopped by its pid when the tests are done; and by the kernel if they die first.
         self.process = subprocess.Popen(
-            command, cwd=self.folder, stdout=log, stderr=subprocess.STDOUT
-        )
+            command, cwd=self.folder, stdout=log, stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent,
+        )  # fmt: skip
         deadline = time.monotonic() + READY_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
