@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+from deltalake import CommitProperties, DeltaTable, QueryBuilder, Transaction, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 from deltalake.transaction import AddAction
 
@@ -31,12 +31,18 @@ from core.lake.commits import (
     packed_files,
 )
 from core.lake.layout import BUCKET, stored_schema, with_bucket
-from core.lake.reading import register_current, register_files
+from core.lake.reading import (
+    register_current,
+    register_dataset,
+    register_files,
+    register_rows,
+)
 from core.lake.store import NewPartitions, TableStatus
 from core.lake.writer import PartitionedWriter, WrittenFile
 from core.storage import S3Settings
 
 APPLICATION = "lakehouse_apply"
+DELETION_VECTORS = "deletionVectors"
 
 
 class DeltaStore:
@@ -160,7 +166,33 @@ class DeltaStore:
             commit_properties=self.commit(table, {}),
         )  # this moves `table` on to the version it made
 
+    def rows_through_datafusion(self, table: DeltaTable, where: str) -> pa.RecordBatchReader:
+        """The table's rows that match `where`, read by delta-rs's DataFusion engine, which
+        applies deletion vectors."""
+        rows = (
+            QueryBuilder().register("stored", table).execute(f"SELECT * FROM stored WHERE {where}")
+        )
+        return pa.RecordBatchReader.from_stream(rows)
+
     # Maintenance (maintain.py)
+
+    def rewrite_refused(self) -> str | None:
+        """Why maintenance cannot rewrite this table's partitions exactly, if it cannot."""
+        features = [f for f in self.foreign_features() if f != DELETION_VECTORS]
+        if not features:
+            return None
+        return (
+            f"another engine gave it {', '.join(features)}, which lakehouse_maintain does not "
+            "write; maintain it with that engine"
+        )
+
+    def register_partition(self, duck, name: str, bucket: str, files: list[str]) -> None:
+        """One partition's stored rows in DuckDB as `name`, deletion vectors applied."""
+        if DELETION_VECTORS in self.foreign_features():
+            where = f"{BUCKET} = '{bucket}'"
+            register_rows(duck, name, self.rows_through_datafusion(self.table, where))
+        else:
+            register_files(duck, name, files, self.schema)
 
     def partitions(self) -> dict[str, list[str]]:
         """Each partition's data files, as of the version planned from."""
@@ -206,16 +238,33 @@ class DeltaStore:
             last_file=last_file_recorded([c[FILES_KEY] for c in commits if FILES_KEY in c]),
         )
 
+    def foreign_features(self) -> list[str]:
+        table = self.table or self.load()
+        if table is None:
+            return []
+        protocol = table.protocol()
+        found = list(protocol.reader_features or [])
+        if protocol.min_reader_version == 2:  # column mapping, before table features
+            found.append("columnMapping")
+        partitions = table.metadata().partition_columns
+        if partitions not in ([], [BUCKET]):
+            found.append(f"partitions by {', '.join(partitions)}")
+        return found
+
     def register(self, duck, name: str) -> None:
         """Make the table's current state (tombstones included) readable in DuckDB as `name`:
-        its data files read directly, unless another writer gave it something that needs
-        delta-rs to read: deletion vectors or column mapping, or partitions other than ours
-        (whose values are in the log, not in the files)."""
+        its data files read directly, unless another writer gave it something the files alone
+        do not show. Then delta-rs reads it: through pyarrow for column mapping or partitions
+        other than ours (whose values are in the log); through its DataFusion engine for
+        deletion vectors, which delta-rs's pyarrow reader refuses (kept in DuckDB, on disk past
+        its memory limit)."""
         table = self.table or self.load()
         stored = f"{name}_stored"
-        partitions = table.metadata().partition_columns
-        if table.protocol().min_reader_version > 1 or partitions not in ([], [BUCKET]):
-            duck.register(stored, table.to_pyarrow_dataset())
+        features = self.foreign_features()
+        if DELETION_VECTORS in features:
+            register_rows(duck, stored, self.rows_through_datafusion(table, "true"))
+        elif features:
+            register_dataset(duck, stored, table.to_pyarrow_dataset())
         else:
             register_files(duck, stored, table.file_uris(), self.schema)
         register_current(duck, name, stored)

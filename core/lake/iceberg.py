@@ -43,7 +43,9 @@ from pyiceberg.exceptions import (
     TableAlreadyExistsError,
     ValidationException,
 )
+from pyiceberg.expressions import EqualTo
 from pyiceberg.io.pyarrow import parquet_file_to_data_file, schema_to_pyarrow
+from pyiceberg.manifest import DataFileContent
 
 from core.errors import CommitConflict, LakeError
 from core.lake.commits import (
@@ -55,11 +57,17 @@ from core.lake.commits import (
     packed_files,
 )
 from core.lake.layout import BUCKET, stored_schema, with_bucket
-from core.lake.reading import register_current, register_files
+from core.lake.reading import register_current, register_files, register_rows
 from core.lake.store import NewPartitions, TableStatus
 from core.lake.writer import PartitionedWriter
 from core.storage import Location, S3Settings
 
+# What pyiceberg says of a table with equality deletes (it reads position deletes).
+EQUALITY_DELETES = "does not yet support equality deletes"
+DELETE_FILES = {
+    DataFileContent.POSITION_DELETES: "position delete files",
+    DataFileContent.EQUALITY_DELETES: "equality delete files",
+}
 CATALOG_FILE = "catalog.db"
 NAMESPACE = "lakehouse"
 CATALOG_DATABASE = "lakehouse_catalog"
@@ -288,7 +296,7 @@ class IcebergStore:
     def data_files(self) -> dict[str, list]:
         """Each partition's data files (pyiceberg's DataFile), as of the snapshot planned from."""
         found: dict[str, list] = {}
-        for task in self.table.scan().plan_files() if self.table.current_snapshot() else []:
+        for task in self.files_to_read() if self.table.current_snapshot() else []:
             found.setdefault(task.file.partition[0], []).append(task.file)
         return found
 
@@ -298,6 +306,21 @@ class IcebergStore:
             bucket: [data_file.file_path for data_file in files]
             for bucket, files in self.data_files().items()
         }
+
+    def rewrite_refused(self) -> str | None:
+        """Why maintenance cannot rewrite this table's partitions exactly, if it cannot:
+        never, since pyiceberg applies position deletes, and one line is raised for equality
+        deletes, which it cannot read."""
+        self.files_to_read()
+        return None
+
+    def register_partition(self, duck, name: str, bucket: str, files: list[str]) -> None:
+        """One partition's stored rows in DuckDB as `name`, delete files applied."""
+        if self.foreign_features():
+            scan = self.table.scan(row_filter=EqualTo(BUCKET, bucket))
+            register_rows(duck, name, scan.to_arrow_batch_reader())
+        else:
+            register_files(duck, name, files, self.schema)
 
     def replace_partitions(self, partitions: NewPartitions, taken: set[str], capture: str) -> None:
         """Those partitions' files replaced by their rows, written one partition after
@@ -355,17 +378,42 @@ class IcebergStore:
         """The table for reading, as a stream of record batches."""
         return (self.table or self.load()).scan().to_arrow_batch_reader()
 
+    def foreign_features(self) -> list[str]:
+        table = self.table or self.load()
+        if table is None or table.current_snapshot() is None:
+            return []
+        try:
+            tasks = table.scan().plan_files()
+        except ValueError as error:
+            if EQUALITY_DELETES in str(error):
+                return ["equality delete files"]
+            raise
+        kinds = {DELETE_FILES[f.content] for task in tasks for f in task.delete_files}
+        return sorted(kinds)
+
+    def files_to_read(self) -> list:
+        """The scan's tasks (data files, each with its delete files) of the table as planned
+        from; one line for what pyiceberg cannot read."""
+        table = self.table or self.load()
+        try:
+            return list(table.scan().plan_files())
+        except ValueError as error:
+            if EQUALITY_DELETES not in str(error):
+                raise
+            raise LakeError(
+                f"{self.name}: another engine gave it equality delete files, which pyiceberg "
+                "cannot read yet; read it with that engine (Spark, Trino)"
+            ) from None
+
     def register(self, duck, name: str) -> None:
         """Make the table's current state (tombstones included) readable in DuckDB as `name`:
         its data files read directly; a table with delete files (written by another engine)
         is read through pyiceberg and kept in DuckDB (on disk past its memory limit)."""
         table = self.table or self.load()
-        tasks = list(table.scan().plan_files()) if table else []
+        tasks = self.files_to_read() if table else []
         stored = f"{name}_stored"
         if not any(task.delete_files for task in tasks):
             register_files(duck, stored, [task.file.file_path for task in tasks], self.schema)
         else:
-            duck.register(f"{name}_stream", self.dataset())
-            duck.execute(f"CREATE OR REPLACE TEMP TABLE {stored} AS SELECT * FROM {name}_stream")
-            duck.unregister(f"{name}_stream")
+            register_rows(duck, stored, self.dataset())
         register_current(duck, name, stored)

@@ -32,7 +32,6 @@ from core.capture.target import CHANGE_SEQUENCE_COLUMN, change_range
 from core.errors import CommitConflict, LakeError, ProjectError
 from core.lake.apply import REPLANS
 from core.lake.layout import DELETED, lake_schema
-from core.lake.reading import register_files
 from core.lake.warehouse import Warehouse, open_stores, open_warehouse
 from core.storage import Location
 from core.storage.scratch import ScratchDuckDB, s3_of
@@ -80,10 +79,11 @@ class Compactor(ScratchDuckDB):
         super().__init__("lakehouse-maintain-", s3=s3_of(warehouse))
         self.timestamp_column = timestamp_column
 
-    def newest(self, files: list[str], schema, bound: int | None, grace: datetime) -> str:
+    def newest(self, store, bucket: str, files: list[str], bound: int | None, grace) -> str:
         """A query of the partition's rows to keep: the newest version of each key, less the
         tombstones that can go."""
-        register_files(self.duck, "partition_rows", files, schema)
+        schema = store.schema
+        store.register_partition(self.duck, "partition_rows", bucket, files)
         self.keep = "true"
         if bound is not None:
             before = f"{bound:0{LSN_DIGITS}d}"
@@ -117,7 +117,7 @@ def compact_table(store, compactor: Compactor, bound, grace: datetime, done: Tab
         return
     planned = []
     for bucket, files in sorted(store.partitions().items()):
-        compactor.newest(files, store.schema, bound, grace)
+        compactor.newest(store, bucket, files, bound, grace)
         stored, kept, dropped = compactor.counts()
         if len(files) > 1 or stored != kept:
             planned.append((bucket, files, stored, kept, dropped))
@@ -125,7 +125,7 @@ def compact_table(store, compactor: Compactor, bound, grace: datetime, done: Tab
         return
 
     def rows_of(bucket: str, files: list[str]) -> pa.RecordBatchReader:
-        query = compactor.newest(files, store.schema, bound, grace)
+        query = compactor.newest(store, bucket, files, bound, grace)
         return compactor.duck.execute(query).to_arrow_reader(64 * 1024)
 
     partitions = [
@@ -155,6 +155,10 @@ def maintain_warehouse(
     stores = open_stores(built.location, built.table_format)
     tables = {name: stores(name, lake_schema(t, built.target)) for name, t in built.tables.items()}
     bounds = tombstone_bound(built, {name: store.taken()[0] for name, store in tables.items()})
+    # Nothing is rewritten unless every table can be rewritten exactly.
+    for name, store in tables.items():
+        if reason := store.rewrite_refused():
+            raise LakeError(f"lakehouse_maintain changed nothing: {name}: {reason}")
     grace = datetime.now(UTC) - timedelta(hours=tombstone_grace_hours)
     compactor = Compactor(built.location, built.target.timestamp_column_name)
     report = {}

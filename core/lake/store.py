@@ -45,8 +45,22 @@ class TableStore(Protocol):
         """Make the table's current state (tombstones included) readable in a DuckDB
         connection as `name`."""
 
+    def foreign_features(self) -> list[str]:
+        """What another writer gave the table that its data files alone do not show (deletion
+        vectors, delete files, column mapping, partitions not ours), by name: such a table is
+        read through its format's library, and maintenance, which rewrites data files, leaves
+        it alone. [] for a table only we wrote."""
+
     def partitions(self) -> dict[str, list[str]]:
         """Each partition's data files, as of the version planned from."""
+
+    def rewrite_refused(self) -> str | None:
+        """Why maintenance cannot rewrite this table's partitions exactly (column mapping it
+        does not write, say), or None; one line raised for what it cannot even read."""
+
+    def register_partition(self, duck, name: str, bucket: str, files: list[str]) -> None:
+        """One partition's stored versions (`files`, its data files) in DuckDB as `name`,
+        with what other writers deleted (deletion vectors, delete files) left out."""
 
     def replace_partitions(self, partitions: NewPartitions, taken: set[str], capture: str) -> None:
         """Those partitions' files replaced by their new rows, the commits recording every
