@@ -18,12 +18,15 @@ from tests.factories import (
 # collection order (--no-loadscope-reorder), so these start first and the workers end
 # together, instead of one running a long file alone at the end.
 SLOWEST_FILES = [
-    "tests/lake/test_apply_s3.py",
     "tests/lake/test_maintain.py",
-    "tests/test_kills.py",
-    "tests/test_simulation.py",
     "tests/lake/test_scenarios.py",
+    "tests/lake/test_apply_s3.py",
+    "tests/replication/test_capture.py",
+    "tests/lake/test_apply.py",
+    "tests/test_simulation.py",
+    "tests/test_kills.py",
     "tests/test_readme.py",
+    "tests/replication/test_capture_s3.py",
 ]
 
 

@@ -45,11 +45,26 @@ from tests.test_settings import ROOT
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+STARTED: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def nothing_left_running():
+    """Whatever a test started is killed by its pid when the test ends, even if it failed
+    before it killed it (its children die with it)."""
+    yield
+    while STARTED:
+        process = STARTED.pop()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
 def start(*args: str, application: str, cwd: Path = ROOT, **environment) -> subprocess.Popen:
     """`manage.py ARGS` (or another command, if the first argument is not a manage.py
     command) on the test database, its connections named `application`."""
     command = list(args) if args[0] in ("make",) else [sys.executable, "manage.py", *args]
-    return subprocess.Popen(
+    process = subprocess.Popen(
         command,
         cwd=cwd,
         env=tagged({**subprocess_environment(), **environment}, application),
@@ -57,6 +72,8 @@ def start(*args: str, application: str, cwd: Path = ROOT, **environment) -> subp
         stderr=subprocess.PIPE,
         text=True,
     )
+    STARTED.append(process)
+    return process
 
 
 def seeded(scale: str = "small", seed: int = 3) -> dict[str, str]:

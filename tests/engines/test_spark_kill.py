@@ -32,14 +32,19 @@ def test_a_killed_spark_apply_takes_its_jvm_along_and_a_rerun_finishes_it(
     running = subprocess.Popen(
         command, cwd=ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
-    # Mid-apply: the first table committed, the rest to come.
-    wait_for(
-        lambda: any(warehouse.glob("*/_delta_log/*.json")) or running.poll() is not None,
-        seconds=300,
-        what="Spark's first commit",
-    )
-    assert running.poll() is None, running.stderr.read()
-    tree = kill_and_check(running, name)
+    try:
+        # Mid-apply: the first table committed, the rest to come.
+        wait_for(
+            lambda: any(warehouse.glob("*/_delta_log/*.json")) or running.poll() is not None,
+            seconds=300,
+            what="Spark's first commit",
+        )
+        assert running.poll() is None, running.stderr.read()
+        tree = kill_and_check(running, name)
+    finally:
+        if running.poll() is None:  # the test failed before its kill: never left running
+            running.kill()
+            running.wait()
     assert any(process.command == "java" for process in tree), tree
     every_table_answers_at_once()
     assert "applied" in apply(capture, warehouse, "delta", "spark")
