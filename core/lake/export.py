@@ -97,6 +97,14 @@ def current_sql(table: Table, engine: str, into: str, view: str) -> str:
     return render(current_definition(table, into, view), engine)
 
 
+def delta_current_sql(table: Table, path: str) -> str:
+    """spark/delta_views.sql's view of a lakehouse_apply Delta table at `path`, read by path
+    (delta.`PATH`), named `<table>_current` in the session's catalog."""
+    view = f"{table.name}_current"
+    sql = render(current_definition(table, PATH_PLACEHOLDER, view), "spark")
+    return sql.replace(PATH_PLACEHOLDER, "delta.`" + path.replace("`", "``") + "`")
+
+
 def render(definition: str, engine: str) -> str:
     return sqlglot.transpile(definition, read="duckdb", write=DIALECTS[engine], pretty=True)[0]
 
@@ -155,13 +163,17 @@ for table, (create, merge) in TABLES.items():
 '''
 
 
-DATABASE_PLACEHOLDER = "glue_database_placeholder"  # an identifier sqlglot can parse
+# Identifiers sqlglot can parse, put in place of what it cannot (or must not) rewrite.
+DATABASE_PLACEHOLDER = "glue_database_placeholder"
+PATH_PLACEHOLDER = "delta_table_path_placeholder"
+CATALOG_PLACEHOLDER = "glue_catalog"  # the catalog's name in GLUE_JOB
 
 
-def glue_job(tables: dict[str, Table], target: S3Target) -> str:
+def glue_job(tables: dict[str, Table], target: S3Target, catalog: str = "glue_catalog") -> str:
+    """The Glue job, its tables in the Iceberg catalog named `catalog`."""
     entries = {}
     for name, table in tables.items():
-        into = f"glue_catalog.{DATABASE_PLACEHOLDER}.{name}"
+        into = f"{catalog}.{DATABASE_PLACEHOLDER}.{name}"
         entries[name] = tuple(
             sql.replace(DATABASE_PLACEHOLDER, "{database}")
             for sql in (
@@ -169,4 +181,4 @@ def glue_job(tables: dict[str, Table], target: S3Target) -> str:
                 merge_sql(table, target, "spark", into, f"changes_{name}"),
             )
         )
-    return GLUE_JOB.replace("__TABLES__", repr(entries))
+    return GLUE_JOB.replace(CATALOG_PLACEHOLDER, catalog).replace("__TABLES__", repr(entries))

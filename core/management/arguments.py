@@ -10,6 +10,7 @@
 """
 
 import argparse
+import re
 import sys
 from collections.abc import Callable
 
@@ -110,6 +111,15 @@ def table_format(text: str) -> TableFormat:
         raise argparse.ArgumentTypeError(
             f"choose from {', '.join(TableFormat)}, not {text!r}"
         ) from None
+
+
+def identifier(text: str) -> str:
+    """A name SQL takes unquoted in every dialect we write (a catalog's, say)."""
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", text):
+        raise argparse.ArgumentTypeError(
+            f"a name of letters, digits and _ (not starting with a digit), not {text!r}"
+        )
+    return text
 
 
 TABLE_FORMATS = "{" + ",".join(TableFormat) + "}"  # how --help shows the choices

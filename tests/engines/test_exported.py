@@ -127,31 +127,54 @@ def test_the_spark_merge_files_build_lakehouse_applys_tables(
         assert built[name] == rows, name
 
 
-def test_the_spark_views_read_the_current_state_of_a_table_of_versions(
-    spark, captures, exported, tmp_path
+def source_keys(table: str) -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id::text FROM {table}")
+        return sorted(row[0] for row in cursor.fetchall())
+
+
+def run_statements(session, path: Path) -> None:
+    for statement in path.read_text().split(";\n"):
+        if statement.strip():
+            session.sql(statement)
+
+
+VIEWED = ("core_order", "core_event", "core_customer", "core_subscription")
+
+
+@pytest.mark.parametrize("table_format", ["iceberg", "delta"])
+def test_the_spark_views_run_as_written_over_a_table_of_versions(
+    spark, captures, tmp_path, table_format
 ):
-    """spark/views.sql over lakehouse_apply's Iceberg tables, which hold several versions of a
-    key until lakehouse_maintain: the views give the source's rows (its catalog named as this
-    warehouse's)."""
+    """spark/views.sql (Iceberg, `--catalog` naming the warehouse's catalog) and
+    spark/delta_views.sql (Delta, `--warehouse` giving the tables' paths), run as written over
+    lakehouse_apply's tables, which hold several versions of a key until lakehouse_maintain:
+    the views give the source's rows."""
     warehouse = tmp_path / "warehouse"
-    apply(captures["parquet"], warehouse, "iceberg", "python")
+    apply(captures["parquet"], warehouse, table_format, "python")
     session = spark.newSession()
     settings = iceberg_catalog(location(warehouse))
     name = settings.pop("name")
-    for key, value in settings.items():
-        session.conf.set(f"spark.sql.catalog.{name}.{key}", value)
-    session.conf.set(f"spark.sql.catalog.{name}", "org.apache.iceberg.spark.SparkCatalog")
-    text = (exported / "spark" / "views.sql").read_text().replace("glue_catalog.", f"{name}.")
-    for statement in text.split(";\n"):
-        if statement.strip():
-            session.sql(statement)
+    exported = tmp_path / "exported"
+    arguments = ["--catalog", name] if table_format == "iceberg" else ["--warehouse", warehouse]
+    call_command(
+        "lakehouse_export", str(captures["parquet"]), "--output", str(exported),
+        *map(str, arguments), stdout=io.StringIO(),
+    )  # fmt: skip
+    if table_format == "iceberg":
+        for key, value in settings.items():
+            session.conf.set(f"spark.sql.catalog.{name}.{key}", value)
+        session.conf.set(f"spark.sql.catalog.{name}", "org.apache.iceberg.spark.SparkCatalog")
+        run_statements(session, exported / "spark" / "views.sql")
+        view, stored = f"{name}.lakehouse.{{}}_current", f"{name}.lakehouse.{{}}"
+    else:
+        run_statements(session, exported / "spark" / "delta_views.sql")
+        view, stored = "{}_current", f"delta.`{warehouse}/{{}}`"
     versions = 0
-    with connection.cursor() as cursor:
-        for table in ("core_order", "core_event", "core_customer", "core_subscription"):
-            cursor.execute(f"SELECT id::text FROM {table}")
-            expected = sorted(row[0] for row in cursor.fetchall())
-            view = session.sql(f"SELECT id FROM {name}.lakehouse.{table}_current")
-            assert sorted(row[0] for row in view.collect()) == expected, table
-            stored = session.sql(f"SELECT count(*) FROM {name}.lakehouse.{table}").collect()[0][0]
-            versions += stored - len(expected)
+    for table in VIEWED:
+        expected = source_keys(table)
+        found = session.sql(f"SELECT id FROM {view.format(table)}").collect()
+        assert sorted(row[0] for row in found) == expected, table
+        versions += session.sql(f"SELECT count(*) FROM {stored.format(table)}").collect()[0][0]
+        versions -= len(expected)
     assert versions > 0  # there were older versions and tombstones to leave out

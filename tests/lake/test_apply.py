@@ -4,6 +4,8 @@ deliveries out of order and twice, a crash between two tables, and any grouping 
 import io
 import random
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,6 +33,8 @@ from core.storage import location
 from core.verify.lake import verify_lake
 from tests.conftest import NOW
 from tests.lake.captures import PUBLICATION, capture_once, let_go
+from tests.seeded import subprocess_environment
+from tests.test_settings import ROOT
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -369,3 +373,26 @@ def test_the_exported_merge_run_in_duckdb_builds_the_same_tables(capture, tmp_pa
             for statement in path.read_text().split(";\n\n"):
                 sqlglot.parse_one(statement.rstrip(";\n"), read=dialect)
     compile((out / "glue_job.py").read_text(), "glue_job.py", "exec")
+
+
+@pytest.mark.parametrize("pair", PAIRS[:1], indirect=True, ids=["parquet-delta"])
+def test_the_exported_sql_names_the_catalog_given_and_refuses_a_bad_one(capture, tmp_path):
+    out = tmp_path / "sql"
+    arguments = ["lakehouse_export", str(capture), "--output", str(out)]
+    call_command(*arguments, "--catalog", "my_lake", stdout=io.StringIO())
+    spark_sql = (out / "spark" / "views.sql").read_text() + (out / "glue_job.py").read_text()
+    assert "my_lake.lakehouse.core_order_current" in spark_sql
+    assert "CREATE NAMESPACE IF NOT EXISTS my_lake." in spark_sql
+    assert "glue_catalog" not in spark_sql
+    assert not (out / "spark" / "delta_views.sql").exists()  # only with --warehouse
+    done = subprocess.run(
+        [sys.executable, "manage.py", *arguments[:2], "--output", str(tmp_path / "bad"),
+         "--catalog", "my-lake"],
+        cwd=ROOT, capture_output=True, text=True, env=subprocess_environment(),
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.endswith(
+        "argument --catalog: a name of letters, digits and _ (not starting with a digit), "
+        "not 'my-lake'\n"
+    )
+    assert not (tmp_path / "bad").exists()

@@ -1,12 +1,13 @@
 from core.capture.reader import open_capture
-from core.lake.export import create_sql, current_sql, glue_job, merge_sql
-from core.management.arguments import place
+from core.lake.export import create_sql, current_sql, delta_current_sql, glue_job, merge_sql
+from core.lake.spark import spark_uri
+from core.management.arguments import identifier, place
 from core.management.base import ProjectCommand
 
 # Where each engine's MERGE writes and what it reads.
 TARGETS = {
     "duckdb": ("{table}", "changes"),
-    "spark": ("glue_catalog.lakehouse.{table}", "changes_{table}"),
+    "spark": ("{catalog}.lakehouse.{table}", "changes_{table}"),
     "athena": ("lakehouse.{table}", "raw_{table}"),
 }
 
@@ -35,21 +36,45 @@ class Command(ProjectCommand):
             "scripts); default lakehouse-sql/",
         )
 
-    def handle(self, *args, capture, output, **options):
-        found, tables = open_capture(capture)
-        output.check()
-        self.write_all(found, tables, output)
-        self.stdout.write(
-            f"wrote {len(tables)} tables' CREATE and MERGE, and views of their current state, "
-            f"for duckdb, spark and athena, and glue_job.py, into {output}"
+        parser.add_argument(
+            "--catalog",
+            type=identifier,
+            default="glue_catalog",
+            help="the Spark catalog that holds the Iceberg tables, as spark/*.sql and "
+            "glue_job.py name it (default glue_catalog; lakehouse_apply's local warehouse: "
+            "lakehouse)",
+        )
+        parser.add_argument(
+            "--warehouse",
+            type=place,
+            help="lakehouse_apply's Delta tables: also write spark/delta_views.sql, the "
+            "current-state views over the tables at WAREHOUSE/<table>, read by path",
         )
 
-    def write_all(self, found, tables, folder) -> None:
+    def handle(self, *args, capture, output, catalog, warehouse, **options):
+        found, tables = open_capture(capture)
+        output.check()
+        self.write_all(found, tables, output, catalog)
+        delta = ""
+        if warehouse is not None:
+            views = [
+                delta_current_sql(files.table, spark_uri(warehouse.uri(name))) + ";\n"
+                for name, files in tables.items()
+            ]
+            output.write("spark/delta_views.sql", "\n".join(views).encode())
+            delta = f", spark/delta_views.sql over the Delta tables in {warehouse}"
+        self.stdout.write(
+            f"wrote {len(tables)} tables' CREATE and MERGE, and views of their current state, "
+            f"for duckdb, spark (catalog {catalog}) and athena, and glue_job.py{delta}, into "
+            f"{output}"
+        )
+
+    def write_all(self, found, tables, folder, catalog: str) -> None:
         for engine, (into, source) in TARGETS.items():
             views = []
             for name, files in tables.items():
                 table = files.table
-                target = into.format(table=name)
+                target = into.format(table=name, catalog=catalog)
                 text = (
                     create_sql(table, found.target, engine, target)
                     + ";\n\n"
@@ -59,5 +84,5 @@ class Command(ProjectCommand):
                 folder.write(f"{engine}/{name}.sql", text.encode())
                 views.append(current_sql(table, engine, target, f"{target}_current") + ";\n")
             folder.write(f"{engine}/views.sql", "\n".join(views).encode())
-        job = glue_job({name: files.table for name, files in tables.items()}, found.target)
+        job = glue_job({name: files.table for name, files in tables.items()}, found.target, catalog)
         folder.write("glue_job.py", job.encode())
