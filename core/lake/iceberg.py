@@ -206,6 +206,7 @@ class IcebergStore:
         self.schema = schema
         self.s3 = s3  # to read the table's data files on S3
         self.table = None  # the snapshot planned from, moved on by our commits
+        self.features_of: tuple[int, list[str]] | None = None  # a snapshot's foreign_features
 
     def load(self):
         try:
@@ -382,14 +383,18 @@ class IcebergStore:
         table = self.table or self.load()
         if table is None or table.current_snapshot() is None:
             return []
-        try:
-            tasks = table.scan().plan_files()
-        except ValueError as error:
-            if EQUALITY_DELETES in str(error):
-                return ["equality delete files"]
-            raise
-        kinds = {DELETE_FILES[f.content] for task in tasks for f in task.delete_files}
-        return sorted(kinds)
+        snapshot = table.current_snapshot().snapshot_id
+        if self.features_of is None or self.features_of[0] != snapshot:
+            # Planned once a snapshot: maintenance asks for every partition it reads.
+            try:
+                tasks = table.scan().plan_files()
+                found = sorted({DELETE_FILES[f.content] for t in tasks for f in t.delete_files})
+            except ValueError as error:
+                if EQUALITY_DELETES not in str(error):
+                    raise
+                found = ["equality delete files"]
+            self.features_of = (snapshot, found)
+        return self.features_of[1]
 
     def files_to_read(self) -> list:
         """The scan's tasks (data files, each with its delete files) of the table as planned
