@@ -74,12 +74,13 @@ def subprocess_environment() -> dict[str, str]:
     }
 
 
-def manage_py(*args: str, **popen) -> subprocess.Popen:
-    """`manage.py ARGS` in a subprocess on the test database, its output captured as text."""
+def manage_py(*args: str, env: dict[str, str] | None = None, **popen) -> subprocess.Popen:
+    """`manage.py ARGS` in a subprocess on the test database (`env` adds to its environment),
+    its output captured as text."""
     return subprocess.Popen(
         [sys.executable, "manage.py", *args],
         cwd=Path(__file__).resolve().parent.parent,
-        env=subprocess_environment(),
+        env={**subprocess_environment(), **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

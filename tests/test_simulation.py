@@ -6,6 +6,7 @@ import signal
 import subprocess
 from datetime import UTC, datetime, timedelta
 
+import psycopg2
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
@@ -14,11 +15,13 @@ from core.generation.billing import billing_period, invoices_for_subscription
 from core.generation.orders import settled_status, settled_status_sql
 from core.generation.pools import pools_for
 from core.generation.randomness import new_uuid
+from core.generation.rows import TABLE_ROWS
 from core.generation.tenants import catalog_of, product_rows
 from core.seeding.loading import delete_all
 from core.seeding.seed import seed_all
 from core.seeding.stored import stored_catalog, stored_subscriptions, stored_tenants
 from core.simulation.runner import UNTHROTTLED_STEP, simulate
+from core.source.sessions import session_params
 from core.storage import location
 from core.verify.capture import verify_capture
 from tests.conftest import NOW
@@ -259,18 +262,39 @@ def test_workers_interleave_and_commit_out_of_start_order():
 
 
 def test_two_simulate_processes_with_the_same_seed_share_one_database():
-    """Identical draws on identical data: every conflict must be retried, not fatal."""
+    """Identical draws on identical data: every conflict must be retried, not fatal. The two
+    start in step (a lock on every table holds their first writes until both wait), or on a
+    loaded machine one could be done before the other began, and nothing would conflict."""
     reseed()
-    runs = [
-        # Long enough to overlap however the two start on a loaded machine.
-        manage("simulate", "--rate", "0", "--count", "2400", "--seed", "5", "--workers", "2")
-        for _ in range(2)
-    ]
+    holder = psycopg2.connect(**session_params(connection.get_connection_params()))
+    try:
+        with holder.cursor() as cursor:
+            cursor.execute(f"LOCK TABLE {', '.join(TABLE_ROWS)} IN EXCLUSIVE MODE")  # reads go on
+        environment = {"DATABASE_LOCK_TIMEOUT": "120s"}
+        runs = [
+            manage_py("simulate", "--rate", "0", "--count", "800", "--seed", "5",
+                      "--workers", "2", env=environment)
+            for _ in range(2)
+        ]  # fmt: skip
+        wait_for(
+            lambda: (
+                value(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND pid <> pg_backend_pid()"
+                )
+                >= 4
+            ),  # both processes' two workers
+            seconds=120,
+            what="both processes waiting on their first write",
+        )
+    finally:
+        holder.rollback()
+        holder.close()
     outputs = [run.communicate(timeout=180) for run in runs]
     for run, (out, err) in zip(runs, outputs, strict=True):
         assert run.returncode == 0, err
         assert "Traceback" not in err
-        assert "2,400 actions" in out or "actions tried again" in out
+        assert "800 actions" in out or "actions tried again" in out
     assert any("tried again after a conflict" in out for out, _ in outputs)
     assert invariant_violations(datetime.now(UTC), one_writer=False) == {}
 
