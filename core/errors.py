@@ -80,3 +80,13 @@ class ManifestError(ProjectError):
 
 class Differences(ProjectError):
     """What was checked differs from what it was checked against (exit status 1)."""
+
+
+class EqualityDeletes(LakeError):
+    """An Iceberg table another engine gave equality delete files, which pyiceberg cannot read."""
+
+    def __init__(self, table: str):
+        super().__init__(
+            f"{table}: another engine gave it equality delete files, which pyiceberg cannot "
+            "read yet; read it with that engine (Spark, Trino)"
+        )

@@ -47,7 +47,7 @@ from pyiceberg.expressions import EqualTo
 from pyiceberg.io.pyarrow import parquet_file_to_data_file, schema_to_pyarrow
 from pyiceberg.manifest import DataFileContent
 
-from core.errors import CommitConflict, LakeError
+from core.errors import CommitConflict, EqualityDeletes, LakeError
 from core.lake.commits import (
     CAPTURE_KEY,
     FILES_KEY,
@@ -68,6 +68,7 @@ DELETE_FILES = {
     DataFileContent.POSITION_DELETES: "position delete files",
     DataFileContent.EQUALITY_DELETES: "equality delete files",
 }
+
 CATALOG_FILE = "catalog.db"
 NAMESPACE = "lakehouse"
 CATALOG_DATABASE = "lakehouse_catalog"
@@ -312,7 +313,8 @@ class IcebergStore:
         """Why maintenance cannot rewrite this table's partitions exactly, if it cannot:
         never, since pyiceberg applies position deletes, and one line is raised for equality
         deletes, which it cannot read."""
-        self.files_to_read()
+        if DELETE_FILES[DataFileContent.EQUALITY_DELETES] in self.foreign_features():
+            raise EqualityDeletes(self.name)
         return None
 
     def register_partition(self, duck, name: str, bucket: str, files: list[str]) -> None:
@@ -387,12 +389,10 @@ class IcebergStore:
         if self.features_of is None or self.features_of[0] != snapshot:
             # Planned once a snapshot: maintenance asks for every partition it reads.
             try:
-                tasks = table.scan().plan_files()
+                tasks = self.files_to_read()
                 found = sorted({DELETE_FILES[f.content] for t in tasks for f in t.delete_files})
-            except ValueError as error:
-                if EQUALITY_DELETES not in str(error):
-                    raise
-                found = ["equality delete files"]
+            except EqualityDeletes:
+                found = [DELETE_FILES[DataFileContent.EQUALITY_DELETES]]
             self.features_of = (snapshot, found)
         return self.features_of[1]
 
@@ -405,10 +405,7 @@ class IcebergStore:
         except ValueError as error:
             if EQUALITY_DELETES not in str(error):
                 raise
-            raise LakeError(
-                f"{self.name}: another engine gave it equality delete files, which pyiceberg "
-                "cannot read yet; read it with that engine (Spark, Trino)"
-            ) from None
+            raise EqualityDeletes(self.name) from None
 
     def register(self, duck, name: str) -> None:
         """Make the table's current state (tombstones included) readable in DuckDB as `name`:
